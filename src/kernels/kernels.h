@@ -1,0 +1,81 @@
+// The numerical kernels of tformer: forward/backward pairs, fp32, row-major.
+//
+// Shape vocabulary (used on every declaration in tformer):
+//   B batch, T time (sequence length), C channels (n_embd), NH heads, HS head size = C/NH,
+//   V vocabulary, L layers, N rows = B*T, OC output channels.
+//
+// Layout convention, stated once: every weight matrix of a linear layer is stored [OC, C]
+// (as torch.nn.Linear, not as HF's Conv1D) and a linear layer computes out = inp · Wᵀ + b.
+// The checkpoint loader transposes HF's Conv1D [C, OC] tensors, so no kernel guesses.
+//
+// Gradient rule, stated once: parameter gradients accumulate (+=); activation gradients are
+// written (=), except along the residual stream (layernorm_backward's dinp), which accumulates.
+//
+// Determinism: every reduction is partitioned the same way at a given thread count, so a run
+// and its resumed twin compute bit-identical numbers.
+#pragma once
+#include <cstddef>
+
+namespace tf {
+
+// ---- matmul (oneDNN sgemm; see docs/gemm.md for why oneDNN)
+// C[M,N] = alpha * op(A) · op(B) + beta * C, row-major, op = transpose when ta/tb.
+void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc);
+// The naive twin, a triple loop with double accumulation: the reference in tests.
+void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc);
+
+// out (N,OC) = inp (N,C) · w (OC,C)ᵀ + bias (OC); bias may be null.
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
+                    int OC);
+// dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int N, int C, int OC);
+
+// ---- layernorm over the last dimension
+// out, inp (N,C); w, b (C); mean, rstd (N), kept for the backward.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int N, int C, float eps);
+// dinp (N,C) += ...; dw, db (C) += ...
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int N, int C);
+
+// ---- GELU, tanh form (HF "gelu_new")
+void gelu_forward(float* out, const float* inp, size_t n);
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n);  // dinp =
+
+// ---- causal multi-head self-attention over a fused qkv
+// qkv (B,T,3C) as [q | k | v] with head h at columns h*HS; att (B,NH,T,T) probabilities,
+// zero above the diagonal; out (B,T,C).
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+// dqkv (B,T,3C) written; datt (B,NH,T,T) scratch.
+void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
+                        const float* att, int B, int T, int C, int NH);
+
+// ---- softmax cross-entropy, fused
+// logits (N,V), targets (N); losses (N) = logsumexp - logit[target]; lse (N) kept.
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets,
+                           int N, int V);
+// In place: logits (N,V) becomes dlogits = (softmax - onehot) * dloss (dloss the same for
+// every row: 1 / number of predicted positions for a mean loss).
+void cross_entropy_backward_inplace(float* logits, const float* lse, const int* targets,
+                                    float dloss, int N, int V);
+
+// ---- AdamW, PyTorch's formulation (torch.optim.AdamW, decoupled weight decay)
+// t is the 1-based step. Applies to n contiguous parameters.
+void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, long t);
+
+}  // namespace tf
+
+namespace tf {
+// ---- residual stream: out (n) += x (n)
+void residual_add(float* out, const float* x, size_t n);
+// out (N,C) = wte[tokens] + wpe[positions]; positions null means 0..T-1 per row of T.
+void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte,
+                       const float* wpe, int N, int T, int C);
+// dwte (V,C) += scatter of dout rows by token, dwpe (maxT,C) += by position t = i mod T.
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N,
+                        int T, int C);
+}  // namespace tf

@@ -1,0 +1,30 @@
+// Hugging Face GPT-2 model directories: config.json + model.safetensors (+ vocab.json and
+// merges.txt for a BPE tokenizer). Read with or without the "transformer." prefix, with
+// lm_head.weight present or tied, attn.bias / attn.masked_bias buffers ignored, F32/F16/BF16.
+// Written as F32 with HF's names and Conv1D layout, so transformers loads it as is.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "model/gpt.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tf {
+
+struct LoadedModel {
+  std::unique_ptr<Gpt> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when the directory carries none
+  std::string dir;
+};
+
+Config load_config(const std::string& path);
+LoadedModel load_model_dir(const std::string& dir);
+// Reads weights from a safetensors file into model (shapes checked against its config).
+void load_weights(Gpt& model, const std::string& safetensors_path);
+// Writes dir/config.json and dir/model.safetensors atomically. tokenizer_dir, when set, is a
+// folder whose vocab.json and merges.txt are copied in.
+void save_model_dir(const std::string& dir, const Gpt& model, const std::string& tokenizer_dir = "");
+// The tokenizer of a model directory, or null.
+std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Config& c);
+
+}  // namespace tf

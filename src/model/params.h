@@ -1,0 +1,58 @@
+// All parameters of a GPT in one contiguous buffer with named views (the optimizer loops over
+// the flat buffer; the checkpoint code walks the names). Names are Hugging Face's, without the
+// "transformer." prefix; matrices are stored [OC, C] (see kernels/kernels.h).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace tf {
+
+struct ParamTensor {
+  std::string name;         // e.g. "h.3.attn.c_attn.weight"
+  std::vector<long> shape;  // our layout
+  size_t offset = 0;        // into the flat buffer
+  size_t numel = 0;
+  bool decay = false;       // weight decay applies (matrices and embeddings)
+  bool conv1d = false;      // HF stores it transposed ([C, OC], Conv1D)
+};
+
+// Views of one block's parameters (or of their gradients: same offsets, other buffer).
+struct LayerParams {
+  float* ln1w;      // (C)
+  float* ln1b;      // (C)
+  float* qkvw;      // (3C, C)
+  float* qkvb;      // (3C)
+  float* attprojw;  // (C, C)
+  float* attprojb;  // (C)
+  float* ln2w;      // (C)
+  float* ln2b;      // (C)
+  float* fcw;       // (4C, C)
+  float* fcb;       // (4C)
+  float* fcprojw;   // (C, 4C)
+  float* fcprojb;   // (C)
+};
+
+struct ModelParams {
+  float* wte;      // (V, C)
+  float* wpe;      // (maxT, C)
+  float* lnfw;     // (C)
+  float* lnfb;     // (C)
+  float* lm_head;  // (V, C): wte when tied
+};
+
+// The tensor table of a config, in buffer order.
+std::vector<ParamTensor> param_table(const Config& c);
+size_t param_count(const std::vector<ParamTensor>& table);
+
+// Named views into a flat buffer laid out by param_table.
+LayerParams layer_views(const Config& c, float* base, int l);
+ModelParams model_views(const Config& c, float* base);
+
+// GPT-2 initialisation (HF's _init_weights): N(0, 0.02) for matrices and embeddings, biases 0,
+// LayerNorm 1/0, and the residual output projections (attn.c_proj, mlp.c_proj) N(0, 0.02 /
+// sqrt(2·L)). Draws in table order from Rng(seed).
+void init_params(const Config& c, float* base, unsigned long seed);
+
+}  // namespace tf

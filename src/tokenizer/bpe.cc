@@ -1,0 +1,226 @@
+// GPT-2's byte-level BPE (Radford et al. 2019, openai/gpt-2 src/encoder.py):
+//   1. pre-tokenize with GPT-2's regex (PCRE2, Unicode properties);
+//   2. map each byte of a piece to one of 256 printable code points (bytes_to_unicode);
+//   3. merge adjacent symbols by merges.txt rank, lowest first, until no ranked pair remains.
+// Bytes the regex cannot match (invalid UTF-8) become pieces of their own, so encoding is
+// lossless for any input.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "io/file.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tf {
+
+namespace {
+
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// GPT-2's table: printable bytes map to themselves, the rest to 256, 257, ...
+std::vector<int> bytes_to_unicode() {
+  std::vector<int> cp(256, -1);
+  int next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    cp[b] = printable ? b : next++;
+  }
+  return cp;
+}
+
+void append_utf8(std::string& s, int cp) {
+  if (cp < 0x80) {
+    s += char(cp);
+  } else if (cp < 0x800) {
+    s += char(0xC0 | (cp >> 6));
+    s += char(0x80 | (cp & 0x3F));
+  } else {
+    s += char(0xE0 | (cp >> 12));
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  }
+}
+
+// Decodes the code points of a (valid, small) UTF-8 string; -1 on malformed input.
+std::vector<int> utf8_codepoints(const std::string& s) {
+  std::vector<int> out;
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return {-1};
+    int cp = n == 1 ? c : c & (0xFF >> (n + 1));
+    for (int k = 1; k < n; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+class BpeTokenizer final : public Tokenizer {
+ public:
+  explicit BpeTokenizer(const std::string& dir) {
+    load_vocab(dir + "/vocab.json");
+    load_merges(dir + "/merges.txt");
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    re_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
+                        PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
+    if (!re_) throw Error("cannot compile GPT-2's pre-tokenizer pattern (PCRE2 error " +
+                          std::to_string(err) + ")");
+    pcre2_jit_compile(re_, PCRE2_JIT_COMPLETE);  // a speed-up only; falls back when absent
+  }
+  ~BpeTokenizer() override { pcre2_code_free(re_); }
+
+  std::vector<int> encode(std::string_view text) const override {
+    std::vector<int> ids;
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(re_, nullptr);
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+    size_t pos = 0;
+    while (pos < text.size()) {
+      const int rc = pcre2_match(re_, subject, text.size(), pos, 0, md, nullptr);
+      size_t s = text.size(), e = text.size();
+      if (rc > 0) {
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+        s = ov[0];
+        e = ov[1];
+      }
+      if (s > pos) bpe_piece(text.substr(pos, s - pos), ids);  // bytes no pattern matched
+      if (e == s) break;
+      bpe_piece(text.substr(s, e - s), ids);
+      pos = e;
+    }
+    pcre2_match_data_free(md);
+    return ids;
+  }
+  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  int vocab_size() const override { return int(bytes_.size()); }
+  std::string kind() const override { return "gpt2-bpe"; }
+
+ private:
+  void load_vocab(const std::string& path) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path + ": invalid JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || j.empty()) throw Error(path + ": expected an object {token: id}");
+    const auto cp = bytes_to_unicode();
+    std::unordered_map<int, int> inv;
+    for (int b = 0; b < 256; ++b) inv[cp[b]] = b;
+    bytes_.assign(j.size(), std::string());
+    std::vector<bool> seen(j.size(), false);
+    for (auto& [tok, v] : j.items()) {
+      if (!v.is_number_integer() || v.get<long>() < 0 || v.get<size_t>() >= j.size())
+        throw Error(path + ": token " + tok + " has id " + v.dump() + ", not in [0, " +
+                    std::to_string(j.size()) + ")");
+      const int id = v.get<int>();
+      if (seen[id]) throw Error(path + ": id " + std::to_string(id) + " is used twice");
+      seen[id] = true;
+      std::string raw;
+      for (int c : utf8_codepoints(tok)) {
+        auto it = inv.find(c);
+        // Special tokens such as <|endoftext|> use printable characters only; anything else
+        // is not a byte-level token.
+        if (it == inv.end()) throw Error(path + ": token " + tok + " is not byte-level BPE");
+        raw += char(it->second);
+      }
+      bytes_[id] = raw;
+      id_of_[tok] = id;
+    }
+    for (int b = 0; b < 256; ++b) {
+      std::string s;
+      append_utf8(s, cp[b]);
+      auto it = id_of_.find(s);
+      if (it == id_of_.end()) throw Error(path + ": missing the byte token for byte " + std::to_string(b));
+      byte_id_[b] = it->second;
+    }
+  }
+
+  void load_merges(const std::string& path) {
+    std::istringstream in(read_file(path));
+    std::string line;
+    int rank = 0, lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || (lineno == 1 && line.rfind("#version", 0) == 0)) continue;
+      const size_t sp = line.find(' ');
+      if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos)
+        throw Error(path + ":" + std::to_string(lineno) + ": expected two symbols separated by one space");
+      const std::string a = line.substr(0, sp), b = line.substr(sp + 1);
+      auto ia = id_of_.find(a), ib = id_of_.find(b), iab = id_of_.find(a + b);
+      if (ia == id_of_.end() || ib == id_of_.end() || iab == id_of_.end())
+        throw Error(path + ":" + std::to_string(lineno) + ": merge '" + line +
+                    "' uses a symbol missing from vocab.json");
+      merges_.emplace(key(ia->second, ib->second), Merge{rank++, iab->second});
+    }
+  }
+
+  static uint64_t key(int a, int b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+
+  void bpe_piece(std::string_view piece, std::vector<int>& out) const {
+    {
+      std::lock_guard<std::mutex> lock(cache_mu_);
+      auto it = cache_.find(std::string(piece));
+      if (it != cache_.end()) {
+        out.insert(out.end(), it->second.begin(), it->second.end());
+        return;
+      }
+    }
+    std::vector<int> syms;
+    for (unsigned char c : piece) syms.push_back(byte_id_[c]);
+    while (syms.size() > 1) {
+      int best = std::numeric_limits<int>::max(), merged = -1;
+      uint64_t best_key = 0;
+      for (size_t i = 0; i + 1 < syms.size(); ++i) {
+        auto it = merges_.find(key(syms[i], syms[i + 1]));
+        if (it != merges_.end() && it->second.rank < best) {
+          best = it->second.rank;
+          merged = it->second.id;
+          best_key = it->first;
+        }
+      }
+      if (merged < 0) break;
+      std::vector<int> next;
+      for (size_t i = 0; i < syms.size(); ++i) {
+        if (i + 1 < syms.size() && key(syms[i], syms[i + 1]) == best_key) {
+          next.push_back(merged);
+          ++i;
+        } else {
+          next.push_back(syms[i]);
+        }
+      }
+      syms.swap(next);
+    }
+    out.insert(out.end(), syms.begin(), syms.end());
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    if (cache_.size() < 100000) cache_.emplace(std::string(piece), std::move(syms));
+  }
+
+  struct Merge {
+    int rank, id;
+  };
+  std::vector<std::string> bytes_;
+  std::unordered_map<std::string, int> id_of_;
+  int byte_id_[256] = {};
+  std::unordered_map<uint64_t, Merge> merges_;
+  pcre2_code* re_ = nullptr;
+  mutable std::mutex cache_mu_;
+  mutable std::unordered_map<std::string, std::vector<int>> cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& dir) {
+  return std::make_unique<BpeTokenizer>(dir);
+}
+
+}  // namespace tf
