@@ -1,1 +1,184 @@
-// placeholder
+// Beam search, as the README documents it. K beams advance as one batched cached step; a beam
+// is a list of KV-cache row indices, so a beam that continues a parent copies the parent's
+// indices (ints), never its K/V.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "generate/generator.h"
+
+namespace tf {
+
+namespace {
+
+struct Beam {
+  std::vector<int> tokens;  // generated so far
+  std::vector<float> logprobs;
+  double cum = 0;           // cumulative log-prob
+  KvSeq seq;
+};
+
+struct Finished {
+  GeneratedSequence out;
+  double score;
+};
+
+double length_normalised(double cum, size_t len, float alpha) {
+  return cum / std::pow(double(len), double(alpha));
+}
+
+// Pool of at most K finished hypotheses, best first.
+void pool_add(std::vector<Finished>& pool, Finished f, int K) {
+  pool.push_back(std::move(f));
+  std::stable_sort(pool.begin(), pool.end(), [](const Finished& a, const Finished& b) { return a.score > b.score; });
+  if (int(pool.size()) > K) pool.resize(K);
+}
+
+}  // namespace
+
+GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int> prompt,
+                           const GenerateOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const Config& c = model.config();
+  const int V = c.vocab_size, K = o.beams, P = int(prompt.size());
+  GenerateResult res;
+  res.stats.prompt_tokens = P;
+  KvCache cache(c, o.kv_cache ? P + K * o.max_new : 1);
+  std::vector<Beam> alive(1);
+  std::vector<float> logits(size_t(K) * V), logp(V);
+  std::vector<int> counts, context;
+  context.reserve(P + o.max_new);
+
+  auto t0 = Clock::now();
+  if (o.kv_cache) {
+    const float* l = model.prefill(cache, alive[0].seq, prompt);
+    std::copy(l, l + V, logits.begin());
+  } else {
+    model.forward(prompt.data(), nullptr, 1, P);
+    std::copy(model.logits() + size_t(P - 1) * V, model.logits() + size_t(P) * V, logits.begin());
+  }
+  res.stats.positions_processed += P;
+  res.stats.forward_passes = 1;
+  res.stats.prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  t0 = Clock::now();
+
+  struct Cand {
+    double cum;
+    int beam, token;
+    float lp;
+  };
+  std::vector<Cand> cands;
+  std::vector<Finished> pool;
+  std::vector<int> batch_tokens;
+  std::vector<int> all_tokens;  // (K, T) for the uncached baseline
+  bool reached_max_new = false;
+  for (int k = 0; k < o.max_new; ++k) {
+    // Score every continuation of every alive beam.
+    cands.clear();
+    for (int b = 0; b < int(alive.size()); ++b) {
+      std::span<float> ls(logits.data() + size_t(b) * V, V);
+      context.assign(prompt.begin(), prompt.end());
+      context.insert(context.end(), alive[b].tokens.begin(), alive[b].tokens.end());
+      apply_penalties(ls, context, o.proc, counts);
+      if (o.eos >= 0 && k < o.min_new) ls[o.eos] = -INFINITY;
+      log_softmax(ls, logp);
+      for (int v = 0; v < V; ++v)
+        if (std::isfinite(logp[v])) cands.push_back({alive[b].cum + logp[v], b, v, logp[v]});
+    }
+    const size_t top = std::min(cands.size(), size_t(2 * K));
+    std::partial_sort(cands.begin(), cands.begin() + top, cands.end(), [](const Cand& a, const Cand& b) {
+      return a.cum != b.cum ? a.cum > b.cum : a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
+    });
+    // Walk the best 2K: an ending one enters the pool, another becomes an alive beam.
+    std::vector<Beam> next;
+    for (size_t i = 0; i < top && int(next.size()) < K; ++i) {
+      const Cand& cd = cands[i];
+      const Beam& parent = alive[cd.beam];
+      std::vector<int> toks = parent.tokens;
+      toks.push_back(cd.token);
+      std::string reason;
+      if (cd.token == o.eos) reason = "eos";
+      else if (!o.stop.empty() && k + 1 >= o.min_new && find_stop(tok->decode(toks), o.stop) != std::string::npos)
+        reason = "stop";
+      if (!reason.empty()) {
+        Finished f;
+        f.out.tokens = std::move(toks);
+        f.out.logprobs = parent.logprobs;
+        f.out.logprobs.push_back(cd.lp);
+        f.out.finish_reason = reason;
+        f.score = f.out.score = length_normalised(cd.cum, f.out.tokens.size(), o.length_penalty);
+        pool_add(pool, std::move(f), K);
+        continue;
+      }
+      Beam nb;
+      nb.tokens = std::move(toks);
+      nb.logprobs = parent.logprobs;
+      nb.logprobs.push_back(cd.lp);
+      nb.cum = cd.cum;
+      nb.seq.rows.reserve(P + o.max_new);
+      nb.seq.rows = parent.seq.rows;  // shared rows: indices only
+      next.push_back(std::move(nb));
+    }
+    alive = std::move(next);
+    if (alive.empty()) break;
+    const bool full = int(pool.size()) >= K;
+    if (full && o.early_stopping) break;
+    if (full) {
+      double best_alive = -INFINITY;
+      for (auto& b : alive)
+        best_alive = std::max(best_alive, length_normalised(b.cum, b.tokens.size(), o.length_penalty));
+      if (best_alive <= pool.back().score) break;
+    }
+    if (k + 1 == o.max_new) {
+      reached_max_new = true;
+      break;
+    }
+    // Advance all alive beams as one batched step.
+    batch_tokens.clear();
+    for (auto& b : alive) batch_tokens.push_back(b.tokens.back());
+    const int M = int(alive.size());
+    if (o.kv_cache) {
+      std::vector<KvSeq*> seqs;
+      for (auto& b : alive) seqs.push_back(&b.seq);
+      model.step(cache, seqs, batch_tokens, logits.data());
+      res.stats.positions_processed += M;
+    } else {
+      const int T = P + k + 1;
+      all_tokens.clear();
+      for (auto& b : alive) {
+        all_tokens.insert(all_tokens.end(), prompt.begin(), prompt.end());
+        all_tokens.insert(all_tokens.end(), b.tokens.begin(), b.tokens.end());
+      }
+      model.forward(all_tokens.data(), nullptr, M, T);
+      for (int m = 0; m < M; ++m)
+        std::copy(model.logits(m) + size_t(T - 1) * V, model.logits(m) + size_t(T) * V,
+                  logits.begin() + size_t(m) * V);
+      res.stats.positions_processed += long(M) * T;
+    }
+    res.stats.forward_passes += 1;
+  }
+  // At max-new, alive beams are scored as if they ended and compete with the pool.
+  for (auto& b : reached_max_new ? alive : std::vector<Beam>{}) {
+    Finished f;
+    f.out.tokens = b.tokens;
+    f.out.logprobs = b.logprobs;
+    f.out.finish_reason = "length";
+    f.score = f.out.score = length_normalised(b.cum, b.tokens.size(), o.length_penalty);
+    pool_add(pool, std::move(f), K);
+  }
+  res.stats.decode_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  res.stats.kv_cache_bytes = o.kv_cache ? cache.kv_cache_bytes() : 0;
+  for (int i = 0; i < o.num_return && i < int(pool.size()); ++i) {
+    GeneratedSequence g = std::move(pool[i].out);
+    if (tok) {
+      g.text = tok->decode(g.tokens);
+      if (g.finish_reason == "stop") g.text = g.text.substr(0, find_stop(g.text, o.stop));
+    }
+    res.stats.new_tokens += int(g.tokens.size());
+    res.sequences.push_back(std::move(g));
+  }
+  return res;
+}
+
+}  // namespace tf
