@@ -1,1 +1,224 @@
+// Generation cross-checks: processors against naive references, the sampler against its
+// distribution, cached against uncached decoding, and beam search against exhaustive search.
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "generate/generator.h"
+
+namespace tf {
+namespace {
+
+std::vector<float> random_logits(int V, uint64_t seed, float scale = 2.0f) {
+  Rng r(seed);
+  std::vector<float> l(V);
+  for (auto& x : l) x = scale * r.normal();
+  return l;
+}
+
+// The naive reference: full softmax, then each filter by its definition.
+std::map<int, double> naive_distribution(const std::vector<float>& logits, const ProcessorOptions& o) {
+  const int V = int(logits.size());
+  std::vector<double> p(V);
+  double mx = *std::max_element(logits.begin(), logits.end()), s = 0;
+  for (int v = 0; v < V; ++v) s += (p[v] = std::exp((logits[v] - mx) / o.temperature));
+  for (auto& x : p) x /= s;
+  std::vector<int> order(V);
+  for (int v = 0; v < V; ++v) order[v] = v;
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
+  std::vector<int> keep = order;
+  if (o.top_k > 0 && int(keep.size()) > o.top_k) keep.resize(o.top_k);
+  if (o.top_p < 1) {
+    double tot = 0;
+    for (int v : keep) tot += p[v];
+    double cum = 0;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      cum += p[keep[i]] / tot;
+      if (cum >= o.top_p) {
+        keep.resize(i + 1);
+        break;
+      }
+    }
+  }
+  if (o.min_p > 0) {
+    const double bound = o.min_p * p[keep[0]];
+    std::vector<int> k2;
+    for (int v : keep)
+      if (p[v] >= bound) k2.push_back(v);
+    keep = k2;
+  }
+  std::map<int, double> d;
+  double tot = 0;
+  for (int v : keep) tot += p[v];
+  for (int v : keep) d[v] = p[v] / tot;
+  return d;
+}
+
+TEST(Processors, FiltersMatchTheNaiveDefinitions) {
+  std::vector<ProcessorOptions> cases = {
+      {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 5}, {.temperature = 1.3f, .top_p = 0.8f},
+      {.temperature = 1.0f, .min_p = 0.1f}, {.temperature = 0.9f, .top_k = 20, .top_p = 0.5f, .min_p = 0.05f}};
+  for (size_t ci = 0; ci < cases.size(); ++ci)
+    for (uint64_t seed = 0; seed < 5; ++seed) {
+      auto l = random_logits(50, seed * 31 + ci);
+      auto want = naive_distribution(l, cases[ci]);
+      auto got = sampling_distribution(l, cases[ci]);
+      ASSERT_EQ(got.size(), want.size()) << "case " << ci;
+      for (auto& c : got) EXPECT_NEAR(c.prob, want.at(c.token), 1e-5) << "case " << ci;
+    }
+}
+
+TEST(Processors, TopPKeepsTheTokenThatCrossesP) {
+  // probabilities 0.5, 0.3, 0.2: p = 0.6 keeps two (0.5 < 0.6 <= 0.8), p = 0.5 keeps one.
+  std::vector<float> l = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  EXPECT_EQ(sampling_distribution(l, {.top_p = 0.6f}).size(), 2u);
+  EXPECT_EQ(sampling_distribution(l, {.top_p = 0.5f}).size(), 1u);
+  EXPECT_EQ(sampling_distribution(l, {.min_p = 0.5f}).size(), 2u);  // 0.2 < 0.25
+}
+
+TEST(Processors, PenaltiesAndNoRepeatNgram) {
+  std::vector<float> l = {2.0f, -1.0f, 0.5f, 3.0f};
+  std::vector<int> ctx = {0, 1, 1}, counts;
+  ProcessorOptions o{.repetition_penalty = 2.0f, .frequency_penalty = 0.5f, .presence_penalty = 0.25f};
+  apply_penalties(l, ctx, o, counts);
+  EXPECT_FLOAT_EQ(l[0], 2.0f / 2 - 0.5f - 0.25f);
+  EXPECT_FLOAT_EQ(l[1], -1.0f * 2 - 1.0f - 0.25f);
+  EXPECT_FLOAT_EQ(l[2], 0.5f);
+  std::vector<float> l2(4, 0.0f);
+  std::vector<int> ctx2 = {2, 3, 1, 2};  // last token 2; "2 3" seen: 3 is banned for n = 2
+  apply_penalties(l2, ctx2, {.no_repeat_ngram = 2}, counts);
+  EXPECT_TRUE(std::isinf(l2[3]));
+  EXPECT_EQ(l2[0], 0.0f);
+  EXPECT_EQ(l2[1], 0.0f);
+}
+
+TEST(Sampler, FrequenciesFollowTheDistribution) {
+  auto l = random_logits(8, 3, 1.0f);
+  ProcessorOptions o{.temperature = 1.0f, .top_k = 6};
+  auto dist = sampling_distribution(l, o);
+  Rng rng(11);
+  std::map<int, int> hits;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) ++hits[sample_from(dist, rng)];
+  for (auto& c : dist) EXPECT_NEAR(hits[c.token] / double(n), c.prob, 4 * std::sqrt(c.prob / n) + 1e-4);
+  EXPECT_EQ(hits.size(), dist.size());  // nothing outside the top-k is ever drawn
+}
+
+Gpt random_model(uint64_t seed, int V = 11) {
+  Config c{.vocab_size = V, .n_positions = 32, .n_embd = 16, .n_layer = 2, .n_head = 2};
+  Gpt g(c);
+  init_params(c, g.params().data(), seed);
+  Rng r(seed);
+  for (auto& p : g.params()) p += 0.3f * r.normal();  // peaky distributions, varied choices
+  return g;
+}
+
+TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
+  Gpt g = random_model(5);
+  std::vector<int> prompt = {1, 4, 2};
+  for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
+    GenerateOptions o{.strategy = s, .max_new = 12, .seed = 7, .beams = 3, .num_return = s == Strategy::kGreedy ? 1 : 2};
+    o.proc.top_k = 5;
+    o.proc.repetition_penalty = 1.2f;
+    auto a = generate(g, nullptr, prompt, o);
+    o.kv_cache = false;
+    auto b = generate(g, nullptr, prompt, o);
+    ASSERT_EQ(a.sequences.size(), b.sequences.size());
+    for (size_t i = 0; i < a.sequences.size(); ++i) EXPECT_EQ(a.sequences[i].tokens, b.sequences[i].tokens) << int(s);
+    EXPECT_LT(a.stats.positions_processed, b.stats.positions_processed);
+  }
+}
+
+TEST(Generate, SameSeedSameSamplesAtAnyThreadCount) {
+  Gpt g = random_model(6, 40);
+  std::vector<int> prompt = {3};
+  GenerateOptions o{.strategy = Strategy::kSample, .max_new = 20, .seed = 99, .num_return = 3};
+  o.proc.temperature = 1.5f;
+  omp_set_num_threads(1);
+  auto a = generate(g, nullptr, prompt, o);
+  omp_set_num_threads(2);
+  auto b = generate(g, nullptr, prompt, o);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(a.sequences[i].tokens, b.sequences[i].tokens);
+  EXPECT_NE(a.sequences[0].tokens, a.sequences[1].tokens);  // independent samples differ
+  o.num_return = 1;
+  auto c = generate(g, nullptr, prompt, o);
+  EXPECT_EQ(c.sequences[0].tokens, a.sequences[0].tokens);  // sample 0 draws from Rng(seed)
+}
+
+// With no EOS, length_penalty 0 and K at least V^(n-1), beam search keeps every prefix and so
+// finds the exact best sequence of n tokens; exhaustive search over V^n confirms it.
+TEST(BeamSearch, EqualsExhaustiveSearchWhenWideEnough) {
+  const int V = 5, n = 3;
+  Gpt g = random_model(8, V);
+  std::vector<int> prompt = {2, 0};
+  GenerateOptions o{.strategy = Strategy::kBeam, .max_new = n, .beams = 25, .length_penalty = 0.0f};
+  auto r = generate(g, nullptr, prompt, o);
+  double best = -1e30;
+  std::vector<int> best_seq;
+  std::vector<float> lp(V);
+  for (int s = 0; s < V * V * V; ++s) {
+    std::vector<int> seq = {s / 25, (s / 5) % 5, s % 5}, ctx = prompt;
+    double cum = 0;
+    for (int k = 0; k < n; ++k) {
+      g.forward(ctx.data(), nullptr, 1, int(ctx.size()));
+      log_softmax(std::span<const float>(g.logits() + (ctx.size() - 1) * V, V), lp);
+      cum += lp[seq[k]];
+      ctx.push_back(seq[k]);
+    }
+    if (cum > best) {
+      best = cum;
+      best_seq = seq;
+    }
+  }
+  EXPECT_EQ(r.sequences[0].tokens, best_seq);
+  EXPECT_NEAR(r.sequences[0].score, best, 1e-4);
+}
+
+TEST(BeamSearch, EosEntersThePoolWithLengthPenaltyScore) {
+  Gpt g = random_model(9, 6);
+  std::vector<int> prompt = {1};
+  for (int eos = 0; eos < 6; ++eos) {
+    GenerateOptions o{.strategy = Strategy::kBeam, .max_new = 6, .eos = eos, .beams = 3, .length_penalty = 1.5f,
+                      .num_return = 3};
+    auto r = generate(g, nullptr, prompt, o);
+    for (size_t i = 1; i < r.sequences.size(); ++i) EXPECT_GE(r.sequences[i - 1].score, r.sequences[i].score);
+    for (auto& s : r.sequences) {
+      double cum = 0;
+      for (float x : s.logprobs) cum += x;
+      EXPECT_NEAR(s.score, cum / std::pow(double(s.tokens.size()), 1.5), 1e-4);
+      if (s.finish_reason == "eos") EXPECT_EQ(s.tokens.back(), eos);
+    }
+  }
+}
+
+TEST(Generate, BadOptionsAreUsageErrors) {
+  Gpt g = random_model(1);
+  std::vector<int> p = {1};
+  auto bad = [&](GenerateOptions o) { EXPECT_THROW(generate(g, nullptr, p, o), Error); };
+  GenerateOptions o;
+  o.proc.temperature = -1;
+  bad(o);
+  o = {};
+  o.proc.top_p = 0;
+  bad(o);
+  o = {};
+  o.proc.top_k = -1;
+  bad(o);
+  o = {};
+  o.proc.min_p = 2;
+  bad(o);
+  bad({.strategy = Strategy::kBeam, .beams = 0});
+  bad({.strategy = Strategy::kBeam, .beams = 2, .num_return = 3});
+  bad({.strategy = Strategy::kGreedy, .num_return = 2});
+  bad({.max_new = 40});  // 1 + 40 > n_positions 32
+  EXPECT_THROW(generate(g, nullptr, std::vector<int>{}, GenerateOptions{}), Error);
+  EXPECT_THROW(generate(g, nullptr, std::vector<int>{11}, GenerateOptions{}), Error);
+}
+
+}  // namespace
+}  // namespace tf

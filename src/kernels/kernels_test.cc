@@ -1,1 +1,234 @@
+// Every fast kernel against its naive twin, and every backward against finite differences.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/kernels.h"
+
+namespace tf {
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.normal() * scale;
+  return v;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Gemm, MatchesNaiveTwinOnOddShapesAndStrides) {
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (auto [M, N, K] : std::vector<std::tuple<int, int, int>>{{1, 1, 1}, {1, 77, 33}, {5, 3, 129}, {67, 45, 13}}) {
+        const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+        auto A = randn(size_t(ta ? K : M) * lda, 1), B = randn(size_t(tb ? N : K) * ldb, 2);
+        auto C1 = randn(size_t(M) * ldc, 3), C2 = C1;
+        gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 1.0f, C1.data(), ldc);
+        gemm_naive(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 1.0f, C2.data(), ldc);
+        EXPECT_LT(max_abs_diff(C1, C2), 1e-4f * std::sqrt(float(K))) << ta << tb << " " << M << "x" << N << "x" << K;
+      }
+}
+
+TEST(Attention, ForwardMatchesNaiveLoops) {
+  const int B = 2, T = 7, C = 12, NH = 3, HS = C / NH;
+  auto qkv = randn(size_t(B) * T * 3 * C, 4);
+  std::vector<float> out(B * T * C), att(B * NH * T * T);
+  attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        std::vector<double> s(t + 1);
+        double mx = -1e30, sum = 0;
+        for (int u = 0; u <= t; ++u) {
+          double d = 0;
+          for (int i = 0; i < HS; ++i)
+            d += qkv[(b * T + t) * 3 * C + h * HS + i] * qkv[(b * T + u) * 3 * C + C + h * HS + i];
+          s[u] = d / std::sqrt(double(HS));
+          mx = std::max(mx, s[u]);
+        }
+        for (auto& x : s) sum += (x = std::exp(x - mx));
+        for (int u = 0; u < T; ++u) {
+          const double p = u <= t ? s[u] / sum : 0.0;
+          EXPECT_NEAR(att[((b * NH + h) * T + t) * T + u], p, 1e-5);
+        }
+        for (int i = 0; i < HS; ++i) {
+          double y = 0;
+          for (int u = 0; u <= t; ++u) y += s[u] / sum * qkv[(b * T + u) * 3 * C + 2 * C + h * HS + i];
+          EXPECT_NEAR(out[(b * T + t) * C + h * HS + i], y, 1e-5);
+        }
+      }
+}
+
+// Finite differences: loss = Σ out ⊙ R for a fixed random R, so dout = R.
+// fwd(inputs) -> out; bwd(inputs, dout) -> gradients (same layout as inputs).
+void check_grad(std::vector<float> x, const std::function<std::vector<float>(const std::vector<float>&)>& fwd,
+                const std::function<std::vector<float>(const std::vector<float>&, const std::vector<float>&)>& bwd,
+                const char* what, float tol = 2e-2f) {
+  auto out = fwd(x);
+  auto R = randn(out.size(), 99);
+  auto g = bwd(x, R);
+  ASSERT_EQ(g.size(), x.size());
+  auto loss = [&](const std::vector<float>& xx) {
+    auto o = fwd(xx);
+    double s = 0;
+    for (size_t i = 0; i < o.size(); ++i) s += double(o[i]) * R[i];
+    return s;
+  };
+  const float h = 1e-2f;
+  for (size_t i = 0; i < x.size(); i += std::max<size_t>(1, x.size() / 40)) {
+    auto xp = x, xm = x;
+    xp[i] += h;
+    xm[i] -= h;
+    const double num = (loss(xp) - loss(xm)) / (2 * h);
+    EXPECT_NEAR(g[i], num, tol * std::max(1.0, std::fabs(num))) << what << " element " << i;
+  }
+}
+
+TEST(FiniteDifferences, LayerNorm) {
+  const int N = 3, C = 8;
+  auto w = randn(C, 5, 0.5f), b = randn(C, 6);
+  for (auto& v : w) v += 1;
+  // Input gradient, then weight and bias gradients (x packs [inp | w | b]).
+  std::vector<float> x = randn(N * C, 7);
+  x.insert(x.end(), w.begin(), w.end());
+  x.insert(x.end(), b.begin(), b.end());
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> out(N * C), m(N), r(N);
+    layernorm_forward(out.data(), m.data(), r.data(), xx.data(), xx.data() + N * C, xx.data() + N * C + C, N, C, 1e-5f);
+    return out;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& dout) {
+    std::vector<float> out(N * C), m(N), r(N), g(xx.size(), 0.0f);
+    layernorm_forward(out.data(), m.data(), r.data(), xx.data(), xx.data() + N * C, xx.data() + N * C + C, N, C, 1e-5f);
+    layernorm_backward(g.data(), g.data() + N * C, g.data() + N * C + C, dout.data(), xx.data(), xx.data() + N * C,
+                       m.data(), r.data(), N, C);
+    return g;
+  };
+  check_grad(x, fwd, bwd, "layernorm");
+}
+
+TEST(FiniteDifferences, Gelu) {
+  auto x = randn(50, 8, 2.0f);
+  auto fwd = [](const std::vector<float>& xx) {
+    std::vector<float> o(xx.size());
+    gelu_forward(o.data(), xx.data(), xx.size());
+    return o;
+  };
+  auto bwd = [](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> g(xx.size());
+    gelu_backward(g.data(), xx.data(), d.data(), xx.size());
+    return g;
+  };
+  check_grad(x, fwd, bwd, "gelu");
+}
+
+TEST(FiniteDifferences, Matmul) {
+  const int N = 4, C = 5, OC = 3;
+  std::vector<float> x = randn(N * C + OC * C + OC, 9);  // [inp | w | bias]
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> o(N * OC);
+    matmul_forward(o.data(), xx.data(), xx.data() + N * C, xx.data() + N * C + OC * C, N, C, OC);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> g(xx.size(), 0.0f);
+    matmul_backward(g.data(), g.data() + N * C, g.data() + N * C + OC * C, d.data(), xx.data(), xx.data() + N * C, N, C, OC);
+    return g;
+  };
+  check_grad(x, fwd, bwd, "matmul");
+}
+
+TEST(FiniteDifferences, Attention) {
+  const int B = 2, T = 5, C = 8, NH = 2;
+  auto x = randn(B * T * 3 * C, 10);
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> o(B * T * C), att(B * NH * T * T);
+    attention_forward(o.data(), att.data(), xx.data(), B, T, C, NH);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> o(B * T * C), att(B * NH * T * T), datt(att.size()), g(xx.size());
+    attention_forward(o.data(), att.data(), xx.data(), B, T, C, NH);
+    attention_backward(g.data(), datt.data(), d.data(), xx.data(), att.data(), B, T, C, NH);
+    return g;
+  };
+  check_grad(x, fwd, bwd, "attention");
+}
+
+TEST(FiniteDifferences, CrossEntropy) {
+  const int N = 3, V = 7;
+  auto x = randn(N * V, 11);
+  std::vector<int> targets = {0, 6, 3};
+  std::vector<float> losses(N), lse(N);
+  auto fwd = [&](const std::vector<float>& xx) {
+    cross_entropy_forward(losses.data(), lse.data(), xx.data(), targets.data(), N, V);
+    return losses;
+  };
+  // A mean loss: dloss = 1/N for every row (R is ignored: the kernel assumes equal weights).
+  auto mean_fwd = [&](const std::vector<float>& xx) {
+    auto l = fwd(xx);
+    double s = 0;
+    for (float v : l) s += v;
+    return std::vector<float>{float(s / N)};
+  };
+  auto xs = x;
+  auto out = mean_fwd(xs);
+  auto g = xs;
+  cross_entropy_forward(losses.data(), lse.data(), g.data(), targets.data(), N, V);
+  cross_entropy_backward_inplace(g.data(), lse.data(), targets.data(), 1.0f / N, N, V);
+  for (int i = 0; i < N * V; ++i) {
+    auto xp = x, xm = x;
+    xp[i] += 1e-2f;
+    xm[i] -= 1e-2f;
+    const double num = (mean_fwd(xp)[0] - mean_fwd(xm)[0]) / 2e-2;
+    EXPECT_NEAR(g[i], num, 1e-3) << i;
+  }
+  EXPECT_GT(out[0], 0);
+}
+
+TEST(FiniteDifferences, Embedding) {
+  const int V = 5, P = 4, C = 3, T = 4, N = 8;
+  std::vector<int> tokens = {1, 1, 4, 0, 2, 1, 3, 4};  // repeated ids scatter into one row
+  std::vector<float> x = randn(V * C + P * C, 12);
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> o(N * C);
+    embedding_forward(o.data(), tokens.data(), nullptr, xx.data(), xx.data() + V * C, N, T, C);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> g(xx.size(), 0.0f);
+    embedding_backward(g.data(), g.data() + V * C, d.data(), tokens.data(), N, T, C);
+    return g;
+  };
+  check_grad(x, fwd, bwd, "embedding");
+}
+
+TEST(AdamW, MatchesTheFormulaInDouble) {
+  const size_t n = 37;
+  auto p = randn(n, 13), g = randn(n, 14);
+  std::vector<float> m(n, 0), v(n, 0);
+  std::vector<double> pd(p.begin(), p.end()), md(n, 0), vd(n, 0);
+  const double lr = 1e-2, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+  for (long t = 1; t <= 3; ++t) {
+    adamw_update(p.data(), g.data(), m.data(), v.data(), n, float(lr), float(b1), float(b2), float(eps), float(wd), t);
+    for (size_t i = 0; i < n; ++i) {
+      pd[i] *= 1 - lr * wd;
+      md[i] = b1 * md[i] + (1 - b1) * g[i];
+      vd[i] = b2 * vd[i] + (1 - b2) * g[i] * g[i];
+      const double mh = md[i] / (1 - std::pow(b1, t)), vh = vd[i] / (1 - std::pow(b2, t));
+      pd[i] -= lr * mh / (std::sqrt(vh) + eps);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(p[i], pd[i], 1e-5) << i;
+}
+
+}  // namespace
+}  // namespace tf

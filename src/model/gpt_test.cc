@@ -1,1 +1,173 @@
+// The two modes agree: logits and hidden states of cached steps equal the parallel pass at
+// every position, over random configs, batch sizes and prompt lengths. Plus whole-model
+// finite differences and the parameter views.
 #include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "model/gpt.h"
+
+namespace tf {
+namespace {
+
+Config random_config(Rng& r) {
+  Config c;
+  c.n_head = 1 + int(r.next() % 4);
+  c.n_embd = c.n_head * (2 + int(r.next() % 6)) * 2;
+  c.n_layer = 1 + int(r.next() % 3);
+  c.vocab_size = 5 + int(r.next() % 60);
+  c.n_positions = 8 + int(r.next() % 24);
+  c.tie_word_embeddings = r.next() % 2;
+  return c;
+}
+
+void randomise(Gpt& g, uint64_t seed) {
+  init_params(g.config(), g.params().data(), seed);
+  Rng r(seed + 1);  // LayerNorm and biases too, so a mistake with them shows
+  for (auto& p : g.params()) p += 0.05f * r.normal();
+}
+
+float scale_of(const float* x, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return std::max(m, 1.0f);
+}
+
+TEST(Params, ViewsMatchTheTable) {
+  Config c{.vocab_size = 11, .n_positions = 7, .n_embd = 6, .n_layer = 3, .n_head = 2};
+  c.tie_word_embeddings = false;
+  Gpt g(c);
+  float* base = g.params().data();
+  for (const auto& t : g.table()) {
+    const float* p = base + t.offset;
+    if (t.name == "wte.weight") EXPECT_EQ(p, g.weights().wte);
+    if (t.name == "wpe.weight") EXPECT_EQ(p, g.weights().wpe);
+    if (t.name == "ln_f.weight") EXPECT_EQ(p, g.weights().lnfw);
+    if (t.name == "ln_f.bias") EXPECT_EQ(p, g.weights().lnfb);
+    if (t.name == "lm_head.weight") EXPECT_EQ(p, g.weights().lm_head);
+    for (int l = 0; l < c.n_layer; ++l) {
+      const std::string h = "h." + std::to_string(l) + ".";
+      const LayerParams v = g.layer(l);
+      if (t.name == h + "ln_1.weight") EXPECT_EQ(p, v.ln1w);
+      if (t.name == h + "attn.c_attn.bias") EXPECT_EQ(p, v.qkvb);
+      if (t.name == h + "attn.c_proj.weight") EXPECT_EQ(p, v.attprojw);
+      if (t.name == h + "ln_2.bias") EXPECT_EQ(p, v.ln2b);
+      if (t.name == h + "mlp.c_fc.weight") EXPECT_EQ(p, v.fcw);
+      if (t.name == h + "mlp.c_proj.bias") EXPECT_EQ(p, v.fcprojb);
+    }
+  }
+  EXPECT_EQ(param_count(g.table()), g.params().size());
+}
+
+TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
+  Rng r(2024);
+  for (int trial = 0; trial < 12; ++trial) {
+    const Config c = random_config(r);
+    Gpt g(c);
+    randomise(g, 100 + trial);
+    const int B = 1 + int(r.next() % 3), T = 1 + int(r.next() % c.n_positions);
+    std::vector<int> tokens(B * T);
+    for (auto& t : tokens) t = int(r.next() % c.vocab_size);
+    g.forward(tokens.data(), nullptr, B, T);
+    const int V = c.vocab_size, C = c.n_embd, L = c.n_layer;
+    // Keep the parallel results: the step path reuses the model's buffers.
+    std::vector<float> logits(g.logits(), g.logits() + size_t(B) * T * V);
+    std::vector<std::vector<float>> hidden(L + 1);
+    for (int l = 0; l <= L; ++l) hidden[l].assign(g.hidden(l), g.hidden(l) + size_t(B) * T * C);
+    const float lscale = scale_of(logits.data(), logits.size());
+
+    // Each sequence prefills its own prompt length; then all B step together as one batch.
+    KvCache cache(c, B * T);
+    std::vector<KvSeq> seqs(B);
+    std::vector<int> plen(B);
+    for (int b = 0; b < B; ++b) {
+      plen[b] = 1 + int(r.next() % T);
+      const float* l = g.prefill(cache, seqs[b], std::span<const int>(tokens.data() + b * T, plen[b]));
+      for (int v = 0; v < V; ++v)
+        ASSERT_NEAR(l[v], logits[(size_t(b) * T + plen[b] - 1) * V + v], 1e-5f * lscale) << "prefill";
+    }
+    std::vector<float> out(size_t(B) * V);
+    for (int step = 0;; ++step) {
+      std::vector<KvSeq*> ss;
+      std::vector<int> toks, who;
+      for (int b = 0; b < B; ++b)
+        if (plen[b] + step < T) {
+          ss.push_back(&seqs[b]);
+          toks.push_back(tokens[b * T + plen[b] + step]);
+          who.push_back(b);
+        }
+      if (ss.empty()) break;
+      g.step(cache, ss, toks, out.data());
+      for (size_t m = 0; m < who.size(); ++m) {
+        const int b = who[m], t = plen[b] + step;
+        for (int v = 0; v < V; ++v)
+          ASSERT_NEAR(out[m * V + v], logits[(size_t(b) * T + t) * V + v], 1e-5f * lscale)
+              << "trial " << trial << " b " << b << " t " << t;
+        for (int l = 0; l <= L; ++l) {
+          const float* ref = hidden[l].data() + (size_t(b) * T + t) * C;
+          const float hs = scale_of(ref, C);
+          for (int i = 0; i < C; ++i) ASSERT_NEAR(g.step_hidden(l, int(m))[i], ref[i], 1e-5f * hs) << "hidden " << l;
+        }
+      }
+    }
+  }
+}
+
+TEST(ModesAgree, StepPastNPositionsIsAnError) {
+  Config c{.vocab_size = 7, .n_positions = 4, .n_embd = 4, .n_layer = 1, .n_head = 1};
+  Gpt g(c);
+  randomise(g, 1);
+  KvCache cache(c, 8);
+  KvSeq s;
+  std::vector<int> p = {1, 2, 3, 4};
+  g.prefill(cache, s, p);
+  std::vector<float> out(7);
+  KvSeq* sp = &s;
+  const int tok = 1;
+  EXPECT_THROW(g.step(cache, std::span<KvSeq* const>(&sp, 1), std::span<const int>(&tok, 1), out.data()), Error);
+  std::vector<int> too_long(5, 1);
+  EXPECT_THROW(g.forward(too_long.data(), nullptr, 1, 5), Error);
+  std::vector<int> bad = {1, 7};
+  EXPECT_THROW(g.forward(bad.data(), nullptr, 1, 2), Error);
+}
+
+TEST(Backward, WholeModelMatchesFiniteDifferences) {
+  Config c{.vocab_size = 13, .n_positions = 8, .n_embd = 8, .n_layer = 2, .n_head = 2};
+  c.tie_word_embeddings = true;
+  Gpt g(c);
+  randomise(g, 7);
+  for (auto& p : g.params()) p *= 5;  // larger weights: gradients well above float noise
+  const int B = 2, T = 6;
+  std::vector<int> x(B * T), y(B * T);
+  Rng r(3);
+  for (int i = 0; i < B * T; ++i) {
+    x[i] = int(r.next() % c.vocab_size);
+    y[i] = int(r.next() % c.vocab_size);
+  }
+  g.zero_grad();
+  g.forward(x.data(), y.data(), B, T);
+  g.backward(1.0f / (B * T));
+  const std::vector<float> grad = g.grads();
+  int checked = 0;
+  for (const auto& t : g.table()) {
+    for (size_t k = 0; k < 3; ++k) {
+      const size_t i = t.offset + (k * 7919) % t.numel;
+      float& p = g.params()[i];
+      const float orig = p, h = 1e-2f;
+      p = orig + h;
+      const double lp = g.forward(x.data(), y.data(), B, T);
+      p = orig - h;
+      const double lm = g.forward(x.data(), y.data(), B, T);
+      p = orig;
+      const double num = (lp - lm) / (2 * h);
+      EXPECT_NEAR(grad[i], num, 3e-3 + 3e-2 * std::fabs(num)) << t.name << " [" << i - t.offset << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 30);
+}
+
+}  // namespace
+}  // namespace tf
