@@ -47,7 +47,7 @@ void add_generate(CLI::App& app) {
   sub->add_flag("--json", o->json, "print sequences and stats as JSON");
   sub->add_flag("--stream", o->stream, "print text as it is produced");
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
-  sub->callback([o] {
+  sub->callback([o, sub] {
     set_threads(o->threads);
     GenerateOptions& g = o->g;
     if (o->strategy == "greedy") g.strategy = Strategy::kGreedy;
@@ -55,7 +55,7 @@ void add_generate(CLI::App& app) {
     else if (o->strategy == "beam") g.strategy = Strategy::kBeam;
     else throw UsageError("--strategy must be greedy, sample or beam, got " + o->strategy);
     g.kv_cache = !o->no_cache;
-    if (o->prompt.empty() && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
+    if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
       g.eos = 50256;  // GPT-2's <|endoftext|>

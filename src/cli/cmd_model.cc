@@ -116,9 +116,9 @@ void add_eval(CLI::App& app) {
   sub->add_option("--dump", o->dump, "write logits, hidden states and attention (safetensors)");
   sub->add_flag("--json", o->json, "print {tokens, loss} as JSON");
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
-  sub->callback([o] {
+  sub->callback([o, sub] {
     set_threads(o->threads);
-    if (o->prompt.empty() && o->tokens.empty()) throw UsageError("eval: give --prompt or --tokens");
+    if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("eval: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
     Gpt& g = *m.model;

@@ -1,0 +1,137 @@
+"""Bad input gets one clear line naming the file, tensor or value, exit 1 (bad input) or 2 (bad
+usage), never a crash, and nothing already on disk is overwritten or lost."""
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+TF = os.environ.get("TFORMER", "build/tformer")
+failures = checks = 0
+
+
+def expect(args, code, needle, what):
+    global failures, checks
+    checks += 1
+    r = subprocess.run([TF] + args, capture_output=True, text=True)
+    err = r.stderr.strip()
+    ok = r.returncode == code and needle in err and (code == 2 or len(err.splitlines()) == 1)
+    print(("ok   " if ok else "FAIL ") + f"{what}: rc {r.returncode} | {err.splitlines()[-1] if err else ''}")
+    failures += not ok
+
+
+def digest_tree(d):
+    h = hashlib.sha256()
+    for root, _, files in sorted(os.walk(d)):
+        for f in sorted(files):
+            h.update(f.encode())
+            h.update(open(os.path.join(root, f), "rb").read())
+    return h.hexdigest()
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    good = os.path.join(tmp, "good")
+    subprocess.run([TF, "init", "--preset", "tiny", "--out", good], check=True, capture_output=True)
+    st = open(os.path.join(good, "model.safetensors"), "rb").read()
+    n = struct.unpack("<Q", st[:8])[0]
+    header = json.loads(st[8:8 + n])
+
+    def variant(name, data=None, config=None):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        with open(os.path.join(d, "model.safetensors"), "wb") as f:
+            f.write(st if data is None else data)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            f.write(open(os.path.join(good, "config.json")).read() if config is None else config)
+        return d
+
+    def with_header(h):
+        hs = json.dumps(h).encode()
+        return struct.pack("<Q", len(hs)) + hs + st[8 + n:]
+
+    ev = ["eval", "--tokens", "1,2,3", "--model"]
+    expect(ev + [variant("trunc", st[:5])], 1, "truncated", "truncated file")
+    expect(ev + [variant("trunc2", st[:len(st) // 2])], 1, "outside the data region", "file cut in the data")
+    expect(ev + [variant("hdr", struct.pack("<Q", 10**9) + st[8:])], 1, "runs past the end", "header length past the end")
+    h = dict(header); k = "transformer.h.0.ln_1.weight"; h[k] = dict(h[k], data_offsets=[0, 10**12])
+    expect(ev + [variant("off", with_header(h))], 1, "outside the data region", "offset out of range")
+    h = dict(header); h[k] = dict(h[k], data_offsets=header["transformer.wte.weight"]["data_offsets"][:1] +
+                                  [header["transformer.wte.weight"]["data_offsets"][0] + 512])
+    expect(ev + [variant("overlap", with_header(h))], 1, "overlap", "overlapping tensors")
+    h = dict(header); h[k] = dict(h[k], dtype="Q7")
+    expect(ev + [variant("dtype", with_header(h))], 1, "unknown dtype Q7", "unknown dtype")
+    h = dict(header); del h["transformer.h.1.mlp.c_fc.bias"]
+    expect(ev + [variant("missing", with_header(h))], 1, "missing tensor h.1.mlp.c_fc.bias", "missing tensor")
+    cfg = json.load(open(os.path.join(good, "config.json"))); cfg["n_embd"] = 64; cfg["n_head"] = 4
+    expect(ev + [variant("shape", config=json.dumps(cfg))], 1, "has shape", "shape that disagrees with the config")
+    expect(ev + [variant("badjson", config="{\"vocab_size\": ")], 1, "config.json: invalid JSON", "invalid config JSON")
+    expect(["eval", "--model", good, "--tokens", "1,256"], 1, "token id 256", "token id >= vocab_size")
+    expect(["eval", "--model", good, "--tokens", ",".join(["1"] * 257)], 1, "n_positions 256", "longer than n_positions")
+    expect(["eval", "--model", os.path.join(tmp, "nope"), "--tokens", "1"], 1, "not a model directory", "missing dir")
+    expect(["eval", "--model", good, "--tokens", "1,x"], 2, "'x'", "malformed --tokens")
+    expect(["eval", "--model", good], 2, "--prompt or --tokens", "no prompt")
+    expect(["init", "--preset", "huge", "--out", os.path.join(tmp, "x")], 2, "unknown preset", "unknown preset")
+    before = digest_tree(good)
+    expect(["init", "--preset", "tiny", "--out", good], 1, "refusing to overwrite", "init over a model")
+
+    # Training.
+    empty = os.path.join(tmp, "empty.txt"); open(empty, "w").close()
+    short = os.path.join(tmp, "short.txt"); open(short, "w").write("too short")
+    text = os.path.join(tmp, "text.txt"); open(text, "w").write("hello world, " * 200)
+    tr = ["train", "--preset", "tiny", "--steps", "2", "--batch", "2", "--seq", "32", "--val-fraction", "0"]
+    expect(tr + ["--data", empty, "--out", os.path.join(tmp, "o1")], 1, "empty", "empty corpus")
+    expect(tr + ["--data", short, "--out", os.path.join(tmp, "o2")], 1, "needs at least 33", "corpus shorter than T+1")
+    expect(tr[:-4] + ["--seq", "300", "--data", text, "--out", os.path.join(tmp, "o3")], 2, "n_positions",
+           "--seq larger than n_positions")
+    expect(tr + ["--data", os.path.join(tmp, "nofile"), "--out", os.path.join(tmp, "o4")], 1, "no such file",
+           "unreadable data path")
+    expect(tr + ["--data", text, "--out", good], 1, "holds something else", "output folder holding a model")
+    run1 = os.path.join(tmp, "run1")
+    subprocess.run([TF] + tr + ["--data", text, "--out", run1], check=True, capture_output=True)
+    r1 = digest_tree(run1)
+    expect(tr + ["--data", text, "--out", run1], 1, "--resume", "output folder holding a run")
+    expect(["train", "--resume", run1, "--batch", "4"], 2, "cannot change on --resume", "changing shapes on resume")
+    expect(["train", "--resume", good], 1, "no tformer training run", "resume from a non-run")
+    state = json.load(open(os.path.join(run1, "tformer_state", "state.json")))
+    bad_run = os.path.join(tmp, "run_sgd")
+    subprocess.run(["cp", "-r", run1, bad_run], check=True)
+    state["options"]["optimizer"] = "sgd"
+    json.dump(state, open(os.path.join(bad_run, "tformer_state", "state.json"), "w"))
+    expect(["train", "--resume", bad_run, "--steps", "3"], 1, "AdamW moments", "resume with another optimizer")
+    cfg = json.load(open(os.path.join(run1, "tformer_state", "config.json")))
+    bad_run2 = os.path.join(tmp, "run_shape")
+    subprocess.run(["cp", "-r", run1, bad_run2], check=True)
+    state = json.load(open(os.path.join(run1, "tformer_state", "state.json")))
+    state["options"]["preset"] = "small"
+    json.dump(state, open(os.path.join(bad_run2, "tformer_state", "state.json"), "w"))
+    expect(["train", "--resume", bad_run2, "--steps", "3"], 1, "shapes differ", "resume with other shapes")
+    expect(tr + ["--data", text, "--out", os.path.join(tmp, "o5"), "--lr-schedule", "linear"], 2, "--lr-schedule",
+           "bad schedule")
+
+    # Generation.
+    gen = ["generate", "--model", good, "--tokens", "1,2", "--max-new", "4"]
+    expect(gen + ["--strategy", "sample", "--temperature", "-1"], 2, "--temperature", "temperature < 0")
+    expect(gen + ["--strategy", "sample", "--top-p", "1.5"], 2, "--top-p", "top-p > 1")
+    expect(gen + ["--strategy", "sample", "--top-p", "0"], 2, "--top-p", "top-p = 0")
+    expect(gen + ["--strategy", "sample", "--top-k", "-2"], 2, "--top-k", "top-k < 0")
+    expect(gen + ["--strategy", "sample", "--min-p", "2"], 2, "--min-p", "min-p > 1")
+    expect(gen + ["--strategy", "beam", "--beams", "0"], 2, "--beams", "beams < 1")
+    expect(gen + ["--strategy", "beam", "--beams", "2", "--num-return", "3"], 2, "--num-return", "num-return > beams")
+    expect(gen + ["--num-return", "2"], 2, "--num-return", "num-return > 1 with greedy")
+    expect(["generate", "--model", good, "--tokens", "1,999", "--max-new", "4"], 1, "token id 999", "token id >= vocab")
+    expect(["generate", "--model", good, "--prompt", "", "--max-new", "4"], 2, "the prompt is empty", "empty prompt")
+    expect(["generate", "--model", good, "--tokens", "1,2", "--max-new", "300"], 1, "exceeds the model's n_positions",
+           "prompt + max-new past n_positions")
+    expect(gen + ["--strategy", "nucleus"], 2, "--strategy", "unknown strategy")
+
+    checks += 2
+    ok_good = digest_tree(good) == before
+    ok_run = digest_tree(run1) == r1
+    failures += (not ok_good) + (not ok_run)
+    print(("ok   " if ok_good else "FAIL ") + "the model directory is unchanged after the failed commands")
+    print(("ok   " if ok_run else "FAIL ") + "the training run is unchanged after the failed commands")
+
+print(f"{checks - failures} passed, {failures} failed")
+sys.exit(1 if failures else 0)
