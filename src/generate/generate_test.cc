@@ -191,7 +191,9 @@ TEST(BeamSearch, EosEntersThePoolWithLengthPenaltyScore) {
       double cum = 0;
       for (float x : s.logprobs) cum += x;
       EXPECT_NEAR(s.score, cum / std::pow(double(s.tokens.size()), 1.5), 1e-4);
-      if (s.finish_reason == "eos") EXPECT_EQ(s.tokens.back(), eos);
+      if (s.finish_reason == "eos") {
+        EXPECT_EQ(s.tokens.back(), eos);
+      }
     }
   }
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: installs and builds through scripts/setup.sh, then runs
+#   1. ctest on the Release build: unit tests, PyTorch parity (forward and training),
+#      tokenizer parity (gpt-3-encoder), kill-and-resume, bad input;
+#   2. the unit tests again under ASan + UBSan (Debug);
+#   3. the libFuzzer targets for a bounded time.
+# Usage: bash scripts/test.sh      (TFORMER_FUZZ_SECONDS=60 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== ctest (Release)"
+ctest --test-dir build --output-on-failure -j1
+
+echo "== unit tests under ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTFORMER_SANITIZE=ON -DTFORMER_WERROR=ON >/dev/null
+cmake --build build-asan --target unit_tests
+ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=2 ./build-asan/unit_tests --gtest_brief=1
+
+echo "== fuzzing"
+bash scripts/fuzz.sh "${TFORMER_FUZZ_SECONDS:-60}"
+echo "all tests passed"
