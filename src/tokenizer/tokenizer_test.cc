@@ -51,7 +51,13 @@ std::string write_small_bpe() {
     }
     return o;
   };
-  for (int b = 0; b < 256; ++b) vocab += "\"" + esc(utf8(cp_of(b))) + "\":" + std::to_string(b) + ",";
+  for (int b = 0; b < 256; ++b) {
+    vocab += '"';
+    vocab += esc(utf8(cp_of(b)));
+    vocab += "\":";
+    vocab += std::to_string(b);
+    vocab += ',';
+  }
   vocab += "\"ab\":256,\"abab\":257,\"\xC4\xA0" "a\":258}";  // Ġ = U+0120 = byte 0x20
   std::ofstream(dir + "/vocab.json") << vocab;
   std::ofstream(dir + "/merges.txt") << "#version: 0.2\na b\nab ab\n\xC4\xA0 a\n";
