@@ -112,6 +112,7 @@ void add_generate(CLI::App& app) {
         }
       }
     }
+    std::fflush(stdout);
     const double dec = s.decode_s > 0 ? (s.new_tokens - int(r.sequences.size())) / s.decode_s : 0;
     std::fprintf(stderr, "[%d prompt tokens in %.3fs (%.0f tok/s); %d new tokens, decode %.1f tok/s; KV cache %s]\n",
                  s.prompt_tokens, s.prefill_s, s.prompt_tokens / std::max(1e-9, s.prefill_s), s.new_tokens, dec,

@@ -1,0 +1,172 @@
+// tformer explain: the training-vs-inference walkthrough in the terminal (or as JSON).
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "explain/explain.h"
+#include "model/model_dir.h"
+
+namespace tf::cli {
+
+namespace {
+
+std::string vec_str(const nlohmann::json& v, int prec = 3) {
+  std::string s = "[";
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%*.*f", i ? ", " : "", prec + 3, prec, v[i].get<double>());
+    s += buf;
+  }
+  return s + "]";
+}
+
+std::string label(const nlohmann::json& tok, size_t width) {
+  std::string s = tok.get<std::string>();
+  for (auto& ch : s)
+    if (ch == '\n') ch = ' ';
+  if (s.size() < width) s += std::string(width - s.size(), ' ');
+  return s;
+}
+
+void print_walkthrough(const nlohmann::json& j) {
+  const auto& tr = j["training"];
+  const auto& toks = tr["tokens"];
+  const size_t T = toks.size();
+  size_t w = 4;
+  for (auto& t : toks) w = std::max(w, t.get<std::string>().size() + 1);
+  w = std::min<size_t>(w, 12);
+  std::printf("== TRAINING MODE (teacher forcing): ALL -> ALL, one parallel pass\n");
+  std::printf("Input sequence (%zu tokens), hidden size d = %d\n\n", T, j["model"]["n_embd"].get<int>());
+  if (j.contains("embeddings")) {
+    std::printf("Input embeddings (%zux%d, fixed to the table; position embeddings shown apart):\n", T,
+                j["model"]["n_embd"].get<int>());
+    const auto& vocab = j["vocab"];
+    for (size_t t = 0; t < T; ++t) {
+      const int id = tr["ids"][t];
+      std::printf("  %s %s   + pos %s\n", label(vocab[id], w).c_str(), vec_str(j["embeddings"]["token"][id], 2).c_str(),
+                  vec_str(j["embeddings"]["position"][t], 2).c_str());
+    }
+    std::printf("\n");
+  }
+  if (T <= 16) {
+    std::printf("Causal mask (1 = may attend):\n");
+    for (size_t t = 0; t < T; ++t) {
+      std::printf("  %s", label(toks[t], w).c_str());
+      for (size_t s = 0; s < T; ++s) std::printf(" %d", tr["mask"][t][s].get<int>());
+      std::printf("\n");
+    }
+    const auto& att = tr["attention"];
+    for (size_t l = 0; l < att.size(); ++l)
+      for (size_t h = 0; h < att[l].size() && h < 4; ++h) {
+        std::printf("\nAttention weights, layer %zu head %zu (rows: query position; zeros above the diagonal, rows sum to 1):\n",
+                    l + 1, h + 1);
+        for (size_t t = 0; t < T; ++t) {
+          std::printf("  %s", label(toks[t], w).c_str());
+          for (size_t s = 0; s < T; ++s) std::printf(" %.2f", att[l][h][t][s].get<double>());
+          std::printf("\n");
+        }
+      }
+  }
+  std::printf("\nOutput hidden states (output of the last block):\n");
+  for (size_t t = 0; t < T && t < 16; ++t) {
+    const auto& h = tr["hidden"][t];
+    nlohmann::json head = nlohmann::json::array();
+    for (size_t i = 0; i < h.size() && i < 6; ++i) head.push_back(h[i]);
+    std::printf("  h%-2zu %s%s  <- attends to positions 1..%zu\n", t + 1, vec_str(head).c_str(),
+                h.size() > 6 ? " ..." : "", t + 1);
+  }
+  std::printf("  all %zu hidden states from ONE forward pass; training loss %.4f (mean over %zu predicted positions",
+              T, tr["loss"].get<double>(), T - 1);
+  if (tr.contains("steps")) std::printf(", after %d training steps", tr["steps"].get<int>());
+  std::printf(")\n");
+
+  const auto& inf = j["inference"];
+  std::printf("\n== INFERENCE MODE (autoregressive): ONE -> ONE, KV-cached\n");
+  for (const auto& st : inf["steps"]) {
+    std::string proc, ctx;
+    for (auto& p : st["processed"]) proc += (proc.empty() ? "" : ", ") + p.get<std::string>();
+    std::printf("Step %d: process [%s] (positions", st["step"].get<int>(), proc.c_str());
+    for (auto& p : st["positions"]) std::printf(" %d", p.get<int>());
+    std::printf("); KV cache adds rows");
+    for (auto& p : st["cache_rows_added"]) std::printf(" %d", p.get<int>());
+    std::printf(", reads rows 1..%zu\n", st["cache_rows_read"].size());
+    nlohmann::json head = nlohmann::json::array();
+    for (size_t i = 0; i < st["h"].size() && i < 6; ++i) head.push_back(st["h"][i]);
+    std::printf("  h%zu = %s%s\n  top:", st["cache_rows_read"].size(), vec_str(head).c_str(), st["h"].size() > 6 ? " ..." : "");
+    for (auto& c : st["top"]) std::printf("  %s %.3f", c["token"].get<std::string>().c_str(), c["prob"].get<double>());
+    std::printf("\n  -> picked \"%s\"\n", st["picked"].get<std::string>().c_str());
+  }
+  std::string gen;
+  for (auto& g : inf["generated"]) gen += (gen.empty() ? "" : " ") + g.get<std::string>();
+  std::printf("Generated: %s\n", gen.c_str());
+
+  const auto& ck = j["check"];
+  std::printf("\n== THE CHECK: h_t from the cached steps vs h_t from the parallel pass (%s)\n",
+              ck["reference"].get<std::string>().c_str());
+  for (auto& d : ck["per_position"]) std::printf("  t=%d  max|diff| = %.2e\n", d["t"].get<int>(), d["max_abs_diff"].get<double>());
+  std::printf("  %s: max %.2e <= 1e-6\n", ck["ok"].get<bool>() ? "EQUAL" : "DIFFERENT", ck["max_abs_diff"].get<double>());
+
+  const auto& cmp = j["comparison"];
+  auto list = [](const nlohmann::json& v) {
+    std::string s;
+    for (auto& x : v) s += (s.empty() ? "" : "+") + std::to_string(x.get<long>());
+    return s;
+  };
+  std::printf("\n== COMPUTATION\n");
+  std::printf("  forward passes:          training 1, inference %d\n", cmp["forward_passes"]["inference"].get<int>());
+  std::printf("  positions processed:     without KV cache %s = %ld, with KV cache %s = %ld\n",
+              list(cmp["positions_processed"]["uncached"]).c_str(), cmp["positions_processed"]["uncached_total"].get<long>(),
+              list(cmp["positions_processed"]["cached"]).c_str(), cmp["positions_processed"]["cached_total"].get<long>());
+  std::printf("  attention scores:        without %ld, with %ld\n", cmp["attention_scores"]["uncached"].get<long>(),
+              cmp["attention_scores"]["cached"].get<long>());
+  std::printf("  FLOPs:                   without %.0f, with %.0f (%.2fx); the training pass over %zu tokens: %.0f\n",
+              cmp["flops"]["uncached"].get<double>(), cmp["flops"]["cached"].get<double>(),
+              cmp["flops"]["uncached"].get<double>() / cmp["flops"]["cached"].get<double>(), T,
+              cmp["flops"]["training_pass"].get<double>());
+}
+
+}  // namespace
+
+void add_explain(CLI::App& app) {
+  struct Opts {
+    ToyOptions toy;
+    std::string model, strategy = "greedy";
+    bool json = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("explain", "Training vs inference, step by step, with computed numbers");
+  sub->add_flag("--json", o->json, "print the walkthrough as JSON");
+  sub->add_option("--sentence", o->toy.sentence, "the toy's training sentence (its words are the vocabulary)")
+      ->capture_default_str();
+  sub->add_option("--prompt", o->toy.prompt, "inference prompt")->capture_default_str();
+  sub->add_option("--new", o->toy.new_tokens, "tokens to generate")->capture_default_str();
+  sub->add_option("--steps", o->toy.train_steps, "toy training steps")->capture_default_str();
+  sub->add_option("--model", o->model, "walk through a real model directory instead of the toy");
+  sub->add_option("--strategy", o->strategy, "greedy | sample")->capture_default_str();
+  sub->add_option("--temperature", o->toy.gen.proc.temperature, "sampling temperature")->capture_default_str();
+  sub->add_option("--top-k", o->toy.gen.proc.top_k, "top-k (0 = off)")->capture_default_str();
+  sub->add_option("--top-p", o->toy.gen.proc.top_p, "top-p (1 = off)")->capture_default_str();
+  sub->add_option("--seed", o->toy.gen.seed, "sampling seed")->capture_default_str();
+  sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
+  sub->callback([o] {
+    set_threads(o->threads);
+    if (o->strategy == "sample") o->toy.gen.strategy = Strategy::kSample;
+    else if (o->strategy != "greedy") throw UsageError("--strategy must be greedy or sample");
+    validate(o->toy.gen.proc);
+    if (o->toy.train_steps < 0 || o->toy.train_steps > 100000) throw UsageError("--steps must be in [0, 100000]");
+    nlohmann::json j;
+    if (!o->model.empty()) {
+      LoadedModel m = load_model_dir(o->model);
+      if (!m.tokenizer) throw Error(o->model + ": explain --model needs a model directory with a tokenizer");
+      j = explain_model(*m.model, *m.tokenizer, o->toy.prompt, o->toy.new_tokens, o->toy.gen);
+    } else {
+      j = explain_toy(o->toy);
+    }
+    if (o->json) std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    else print_walkthrough(j);
+  });
+}
+
+}  // namespace tf::cli

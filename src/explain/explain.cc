@@ -1,0 +1,351 @@
+#include "explain/explain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/kernels.h"
+#include "train/optimizer.h"
+
+namespace tf {
+
+namespace {
+
+// The embedding table of the page the project was created from (shared/mission/seed.txt).
+const std::vector<std::pair<std::string, std::vector<float>>> kExampleEmbeddings = {
+    {"I", {0.2f, 0.5f, -0.1f, 0.3f}},   {"love", {0.8f, -0.2f, 0.4f, 0.1f}},
+    {"deep", {-0.3f, 0.6f, 0.2f, 0.5f}}, {"learning", {0.4f, 0.1f, -0.5f, 0.7f}},
+    {"and", {0.1f, -0.4f, 0.3f, -0.2f}}, {"AI", {0.9f, 0.3f, -0.1f, 0.6f}},
+    {"research", {-0.2f, 0.7f, 0.4f, -0.3f}}, {"!", {0.5f, -0.1f, 0.6f, 0.2f}}};
+
+constexpr int kToyPositions = 32;
+constexpr int kToyD = 4;
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> w;
+  std::string x;
+  while (in >> x) w.push_back(x);
+  return w;
+}
+
+nlohmann::json rows(const float* p, int n, int d) {
+  nlohmann::json a = nlohmann::json::array();
+  for (int i = 0; i < n; ++i) a.push_back(std::vector<float>(p + size_t(i) * d, p + size_t(i + 1) * d));
+  return a;
+}
+
+std::vector<float> softmax(const float* l, int V) {
+  std::vector<float> p(V);
+  float mx = *std::max_element(l, l + V);
+  double s = 0;
+  for (int v = 0; v < V; ++v) s += (p[v] = std::exp(l[v] - mx));
+  for (auto& x : p) x = float(x / s);
+  return p;
+}
+
+nlohmann::json top_candidates(const float* logits, int V, const std::function<std::string(int)>& name, int k) {
+  const auto p = softmax(logits, V);
+  std::vector<int> idx(V);
+  for (int v = 0; v < V; ++v) idx[v] = v;
+  std::sort(idx.begin(), idx.end(), [&](int a, int b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
+  nlohmann::json out = nlohmann::json::array();
+  for (int i = 0; i < std::min(k, V); ++i) out.push_back({{"token", name(idx[i])}, {"id", idx[i]}, {"prob", p[idx[i]]}});
+  return out;
+}
+
+// The shared core of both walkthroughs. `names` maps ids to display strings.
+nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
+                           const GenerateOptions& gen_opts, const std::function<std::string(int)>& names) {
+  const Config& c = g.config();
+  const int V = c.vocab_size, C = c.n_embd, L = c.n_layer, NH = c.n_head;
+  nlohmann::json j;
+  auto names_of = [&](const std::vector<int>& ids) {
+    std::vector<std::string> s;
+    for (int id : ids) s.push_back(names(id));
+    return s;
+  };
+
+  // ---- training mode: ONE parallel pass over the whole sequence, causal mask inside.
+  const int T = int(train_tokens.size());
+  g.forward(train_tokens.data(), nullptr, 1, T);
+  nlohmann::json tr;
+  tr["tokens"] = names_of(train_tokens);
+  tr["ids"] = train_tokens;
+  tr["forward_passes"] = 1;
+  nlohmann::json mask = nlohmann::json::array();
+  for (int t = 0; t < T; ++t) {
+    std::vector<int> row(T);
+    for (int s = 0; s < T; ++s) row[s] = s <= t;
+    mask.push_back(row);
+  }
+  tr["mask"] = mask;
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l = 0; l < L; ++l) {
+    nlohmann::json heads = nlohmann::json::array();
+    for (int h = 0; h < NH; ++h) heads.push_back(rows(g.attention(l) + size_t(h) * T * T, T, T));
+    layers.push_back(heads);
+  }
+  tr["attention"] = layers;  // [layer][head][query t][key s]
+  tr["embedding_sum"] = rows(g.hidden(0), T, C);  // token + position embedding
+  tr["hidden"] = rows(g.hidden(L), T, C);          // h_t: the output of the last block
+  // The shift: logits at position i predict token i+1; per-position loss and its gradient at
+  // the logits, p − one-hot (the mean's gradient is that divided by T−1).
+  nlohmann::json per_pos = nlohmann::json::array(), grads = nlohmann::json::array(), preds = nlohmann::json::array();
+  double loss = 0;
+  for (int t = 0; t + 1 < T; ++t) {
+    auto p = softmax(g.logits() + size_t(t) * V, V);
+    const int target = train_tokens[t + 1];
+    const double lt = -std::log(std::max(p[target], 1e-30f));
+    loss += lt;
+    per_pos.push_back({{"position", t + 1}, {"input", names(train_tokens[t])}, {"target", names(target)},
+                       {"loss", lt}, {"p_target", p[target]}});
+    std::vector<float> gr = p;
+    gr[target] -= 1.0f;
+    grads.push_back(gr);
+    preds.push_back(names(int(std::max_element(p.begin(), p.end()) - p.begin())));
+  }
+  tr["loss"] = T > 1 ? loss / (T - 1) : 0.0;
+  tr["per_position"] = per_pos;
+  tr["logit_grad"] = grads;
+  tr["argmax_predictions"] = preds;
+  std::vector<float> h_train(g.hidden(L), g.hidden(L) + size_t(T) * C);
+  j["training"] = tr;
+
+  // ---- inference mode: prefill the prompt, then one cached step per new token.
+  const int P = int(prompt.size());
+  if (P + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
+  KvCache cache(c, P + new_tokens);
+  KvSeq seq;
+  std::vector<float> logits(V);
+  std::vector<int> context = prompt, counts;
+  std::vector<std::vector<float>> h_inf;  // h_t of every processed position
+  nlohmann::json steps = nlohmann::json::array();
+  Rng rng(gen_opts.seed);
+  std::vector<int> generated;
+  for (int k = 0; k < new_tokens; ++k) {
+    nlohmann::json st;
+    st["step"] = k + 1;
+    std::vector<int> processed;
+    if (k == 0) {
+      const float* l = g.prefill(cache, seq, prompt);
+      std::copy(l, l + V, logits.begin());
+      processed = prompt;
+      for (int t = 0; t < P; ++t) h_inf.emplace_back(g.hidden(L) + size_t(t) * C, g.hidden(L) + size_t(t + 1) * C);
+    } else {
+      KvSeq* sp = &seq;
+      const int tok = generated.back();
+      g.step(cache, std::span<KvSeq* const>(&sp, 1), std::span<const int>(&tok, 1), logits.data());
+      processed = {tok};
+      h_inf.emplace_back(g.step_hidden(L, 0), g.step_hidden(L, 0) + C);
+    }
+    const int len = seq.length();
+    std::vector<int> added, read;
+    for (int t = len - int(processed.size()); t < len; ++t) added.push_back(t + 1);
+    for (int t = 0; t < len; ++t) read.push_back(t + 1);
+    st["processed"] = names_of(processed);
+    st["positions"] = added;
+    st["cache_rows_added"] = added;
+    st["cache_rows_read"] = read;
+    st["context"] = names_of(context);
+    st["h"] = h_inf.back();
+    st["top"] = top_candidates(logits.data(), V, names, 5);
+    std::span<float> ls(logits.data(), V);
+    apply_penalties(ls, context, gen_opts.proc, counts);
+    int pick;
+    if (gen_opts.strategy == Strategy::kSample && gen_opts.proc.temperature > 0) {
+      std::vector<std::vector<Candidate>> trace;
+      auto dist = sampling_distribution(ls, gen_opts.proc, &trace);
+      pick = sample_from(dist, rng);
+      nlohmann::json insp = nlohmann::json::array();
+      const char* stage[] = {"temperature", "top-k", "top-p", "min-p"};
+      for (size_t s = 0; s < trace.size(); ++s) {
+        nlohmann::json cs = nlohmann::json::array();
+        for (auto& cd : trace[s]) cs.push_back({{"token", names(cd.token)}, {"prob", cd.prob}});
+        insp.push_back({{"after", stage[s]}, {"candidates", cs}});
+      }
+      st["sampler"] = insp;
+    } else {
+      pick = argmax(ls);
+    }
+    st["picked"] = names(pick);
+    st["picked_id"] = pick;
+    generated.push_back(pick);
+    context.push_back(pick);
+    steps.push_back(st);
+  }
+  nlohmann::json inf;
+  inf["prompt"] = names_of(prompt);
+  inf["generated"] = names_of(generated);
+  inf["steps"] = steps;
+  inf["forward_passes"] = new_tokens;
+  inf["kv_cache_bytes"] = cache.kv_cache_bytes_used();
+  j["inference"] = inf;
+
+  // ---- the check: h_t from the cached steps against h_t from one parallel pass. The reference
+  // is the training pass when the processed tokens are a prefix of the training sequence,
+  // else a teacher-forced parallel pass over the processed tokens themselves.
+  std::vector<int> processed_all(prompt);
+  processed_all.insert(processed_all.end(), generated.begin(), generated.end() - 1);
+  const bool prefix = int(processed_all.size()) <= T &&
+                      std::equal(processed_all.begin(), processed_all.end(), train_tokens.begin());
+  std::vector<float> h_ref = h_train;
+  if (!prefix) {
+    g.forward(processed_all.data(), nullptr, 1, int(processed_all.size()));
+    h_ref.assign(g.hidden(L), g.hidden(L) + processed_all.size() * C);
+  }
+  nlohmann::json diffs = nlohmann::json::array();
+  double worst = 0;
+  for (size_t t = 0; t < h_inf.size(); ++t) {
+    double d = 0;
+    for (int i = 0; i < C; ++i) d = std::max(d, double(std::fabs(h_inf[t][i] - h_ref[t * C + i])));
+    worst = std::max(worst, d);
+    diffs.push_back({{"t", t + 1}, {"max_abs_diff", d}});
+  }
+  j["check"] = {{"reference", prefix ? "training pass" : "parallel pass over the processed tokens"},
+                {"per_position", diffs}, {"max_abs_diff", worst}, {"tolerance", 1e-6}, {"ok", worst <= 1e-6}};
+
+  // ---- the cost: what the cache saves.
+  std::vector<long> cached, uncached;
+  long sc_cached = 0, sc_uncached = 0;
+  double fl_cached = 0, fl_uncached = 0;
+  for (int k = 0; k < new_tokens; ++k) {
+    const long ctx = P + k;  // context length when token k+1 is chosen
+    uncached.push_back(ctx);
+    cached.push_back(k == 0 ? P : 1);
+    sc_uncached += ctx * (ctx + 1) / 2;
+    for (long t = 1; t <= ctx; ++t) fl_uncached += flops_per_position(c, t);
+    if (k == 0) {
+      sc_cached += long(P) * (P + 1) / 2;
+      for (long t = 1; t <= P; ++t) fl_cached += flops_per_position(c, t);
+    } else {
+      sc_cached += ctx;
+      fl_cached += flops_per_position(c, ctx);
+    }
+  }
+  auto sum = [](const std::vector<long>& v) {
+    long s = 0;
+    for (long x : v) s += x;
+    return s;
+  };
+  j["comparison"] = {
+      {"forward_passes", {{"training", 1}, {"inference", new_tokens}}},
+      {"positions_processed", {{"cached", cached}, {"uncached", uncached},
+                               {"cached_total", sum(cached)}, {"uncached_total", sum(uncached)}}},
+      {"attention_scores", {{"cached", sc_cached * L * NH}, {"uncached", sc_uncached * L * NH}}},
+      {"flops", {{"cached", fl_cached}, {"uncached", fl_uncached}, {"training_pass", [&] {
+                   double f = 0;
+                   for (long t = 1; t <= T; ++t) f += flops_per_position(c, t);
+                   return f;
+                 }()}}}};
+  j["model"] = {{"n_layer", L}, {"n_head", NH}, {"n_embd", C}, {"vocab_size", V}, {"n_positions", c.n_positions},
+                {"parameters", g.params().size()}};
+  return j;
+}
+
+}  // namespace
+
+double flops_per_position(const Config& c, long t) {
+  const double C = c.n_embd;
+  return 2.0 * (c.n_layer * 12.0 * C * C + double(c.vocab_size) * C) + c.n_layer * 4.0 * double(t) * C;
+}
+
+std::vector<int> toy_encode(const Toy& toy, const std::string& text) {
+  std::vector<int> ids;
+  for (const auto& w : split_words(text)) {
+    auto it = std::find(toy.vocab.begin(), toy.vocab.end(), w);
+    if (it == toy.vocab.end())
+      throw UsageError("word '" + w + "' is not in the toy's vocabulary (the sentence's words)");
+    ids.push_back(int(it - toy.vocab.begin()));
+  }
+  return ids;
+}
+
+Toy build_toy(const ToyOptions& o) {
+  Toy toy;
+  const auto words = split_words(o.sentence);
+  if (words.size() < 2) throw UsageError("--sentence needs at least two words");
+  if (int(words.size()) > kToyPositions) throw UsageError("--sentence has more than 32 words");
+  for (const auto& w : words)
+    if (std::find(toy.vocab.begin(), toy.vocab.end(), w) == toy.vocab.end()) toy.vocab.push_back(w);
+  for (const auto& w : words) toy.sentence.push_back(int(std::find(toy.vocab.begin(), toy.vocab.end(), w) - toy.vocab.begin()));
+  Config c{.vocab_size = int(toy.vocab.size()), .n_positions = kToyPositions, .n_embd = kToyD, .n_layer = 1, .n_head = 1};
+  c.tie_word_embeddings = false;  // untied: the fixed embeddings do not limit the predictions
+  toy.model = std::make_unique<Gpt>(c);
+  Gpt& g = *toy.model;
+  init_params(c, g.params().data(), o.seed);
+  // Token embeddings: the page's table for its words, N(0, 0.5) from the seed for others.
+  Rng rng(o.seed * 7919 + 1);
+  float* wte = g.weights().wte;
+  for (size_t v = 0; v < toy.vocab.size(); ++v) {
+    auto it = std::find_if(kExampleEmbeddings.begin(), kExampleEmbeddings.end(),
+                           [&](auto& e) { return e.first == toy.vocab[v]; });
+    for (int i = 0; i < kToyD; ++i) wte[v * kToyD + i] = it != kExampleEmbeddings.end() ? it->second[i] : 0.5f * rng.normal();
+  }
+  // Training mode: teacher forcing on the sentence, all positions in one pass; wte frozen.
+  Optimizer opt(g.table(), {.kind = "adamw", .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.0});
+  opt.frozen = {"wte.weight"};
+  const int T = int(toy.sentence.size()) - 1;
+  for (int s = 0; s < o.train_steps; ++s) {
+    g.zero_grad();
+    const double loss = g.forward(toy.sentence.data(), toy.sentence.data() + 1, 1, T);
+    g.backward(1.0f / T);
+    opt.step(g.params().data(), g.grads().data(), 0.05);
+    toy.loss_curve.push_back(loss);
+  }
+  return toy;
+}
+
+nlohmann::json explain_toy(const ToyOptions& o) {
+  Toy toy = build_toy(o);
+  const std::vector<int> prompt = toy_encode(toy, o.prompt);
+  if (prompt.empty()) throw UsageError("--prompt is empty");
+  if (o.new_tokens < 1 || int(prompt.size()) + o.new_tokens > kToyPositions)
+    throw UsageError("--new must be in [1, " + std::to_string(kToyPositions - int(prompt.size())) + "]");
+  auto names = [&](int id) { return toy.vocab[id]; };
+  nlohmann::json j = walkthrough(*toy.model, toy.sentence, prompt, o.new_tokens, o.gen, names);
+  j["kind"] = "toy";
+  j["sentence"] = o.sentence;
+  j["vocab"] = toy.vocab;
+  j["d"] = kToyD;
+  const Gpt& g = *toy.model;
+  j["embeddings"] = {{"token", rows(g.params().data() + g.table()[0].offset, int(toy.vocab.size()), kToyD)},
+                     {"position", rows(g.params().data() + g.table()[1].offset, int(toy.sentence.size()), kToyD)},
+                     {"frozen", "token embeddings are fixed to the table and not trained"}};
+  j["training"]["steps"] = o.train_steps;
+  j["training"]["loss_curve"] = toy.loss_curve;
+  // Where free-running generation leaves the ground truth (the sentence after the prompt).
+  nlohmann::json tf_vs_free = nlohmann::json::array();
+  const auto& gen = j["inference"]["generated"];
+  for (size_t k = 0; k < gen.size(); ++k) {
+    const size_t pos = prompt.size() + k;
+    const std::string truth = pos < toy.sentence.size() ? toy.vocab[toy.sentence[pos]] : "";
+    tf_vs_free.push_back({{"position", pos + 1}, {"ground_truth", truth}, {"generated", gen[k]},
+                          {"matches", truth == gen[k].get<std::string>()}});
+  }
+  j["teacher_forced_vs_free_running"] = tf_vs_free;
+  return j;
+}
+
+nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
+                             const GenerateOptions& gen) {
+  const std::vector<int> ids = tok.encode(prompt);
+  if (ids.empty()) throw UsageError("--prompt is empty");
+  // The teacher-forced sequence is the prompt plus the greedy continuation, so that the check
+  // compares the same tokens in both modes.
+  GenerateOptions g = gen;
+  g.max_new = new_tokens;
+  g.num_return = 1;
+  const auto r = generate(model, &tok, ids, g);
+  std::vector<int> seq = ids;
+  seq.insert(seq.end(), r.sequences[0].tokens.begin(), r.sequences[0].tokens.end());
+  auto names = [&](int id) { return tok.token_bytes(id); };
+  nlohmann::json j = walkthrough(model, seq, ids, new_tokens, gen, names);
+  j["kind"] = "model";
+  j["prompt"] = prompt;
+  return j;
+}
+
+}  // namespace tf

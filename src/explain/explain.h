@@ -1,0 +1,49 @@
+// The training-vs-inference walkthrough. Every number comes out of the engine: a word-level
+// toy GPT (d = 4, one block) trained in training mode on one sentence, then run in inference
+// mode from a prompt, with the proof that h_t from the parallel pass equals h_t from the
+// cached steps. The same JSON feeds `tformer explain` and the web page.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "generate/generator.h"
+#include "model/gpt.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tf {
+
+inline constexpr const char* kExampleSentence = "I love deep learning and AI research !";
+
+struct ToyOptions {
+  std::string sentence = kExampleSentence;
+  std::string prompt = "I love";
+  int new_tokens = 3;
+  int train_steps = 300;
+  uint64_t seed = 7;
+  GenerateOptions gen;  // strategy and processors for the inference walkthrough (greedy default)
+};
+
+// The toy model and its word vocabulary, trained on the sentence in training mode.
+struct Toy {
+  std::vector<std::string> vocab;
+  std::vector<int> sentence;        // ids
+  std::unique_ptr<Gpt> model;
+  std::vector<double> loss_curve;   // one value per training step
+};
+// Throws UsageError for an empty sentence, a prompt word not in the sentence, or a length past
+// the toy's n_positions.
+Toy build_toy(const ToyOptions& o);
+std::vector<int> toy_encode(const Toy& toy, const std::string& text);
+
+// The walkthrough of the toy (see docs/explain.md for every field).
+nlohmann::json explain_toy(const ToyOptions& o);
+// The same walkthrough on a real model: training-mode pass over prompt + generated text, the
+// inference steps, the h_t check, per layer and head attention.
+nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
+                             const GenerateOptions& gen);
+
+// FLOPs of processing one position at context length t (t positions attended): 2 per
+// multiply-add of every weight matrix, plus QKᵀ and PV (2·t·C each per layer).
+double flops_per_position(const Config& c, long t);
+
+}  // namespace tf
