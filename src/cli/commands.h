@@ -14,6 +14,7 @@ void add_train(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_explain(CLI::App& app);
+void add_serve(CLI::App& app);
 
 // Shared helpers.
 std::vector<int> parse_token_list(const std::string& s);  // "1,2,3"

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   tf::cli::add_generate(app);
   tf::cli::add_tokenize(app);
   tf::cli::add_explain(app);
+  tf::cli::add_serve(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {

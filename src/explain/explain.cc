@@ -252,16 +252,22 @@ double flops_per_position(const Config& c, long t) {
   return 2.0 * (c.n_layer * 12.0 * C * C + double(c.vocab_size) * C) + c.n_layer * 4.0 * double(t) * C;
 }
 
-std::vector<int> toy_encode(const Toy& toy, const std::string& text) {
+WordTokenizer::WordTokenizer(std::vector<std::string> vocab) : vocab_(std::move(vocab)) {
+  for (const auto& w : vocab_) bytes_.push_back(" " + w);
+}
+
+std::vector<int> WordTokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
-  for (const auto& w : split_words(text)) {
-    auto it = std::find(toy.vocab.begin(), toy.vocab.end(), w);
-    if (it == toy.vocab.end())
+  for (const auto& w : split_words(std::string(text))) {
+    auto it = std::find(vocab_.begin(), vocab_.end(), w);
+    if (it == vocab_.end())
       throw UsageError("word '" + w + "' is not in the toy's vocabulary (the sentence's words)");
-    ids.push_back(int(it - toy.vocab.begin()));
+    ids.push_back(int(it - vocab_.begin()));
   }
   return ids;
 }
+
+std::vector<int> toy_encode(const Toy& toy, const std::string& text) { return WordTokenizer(toy.vocab).encode(text); }
 
 Toy build_toy(const ToyOptions& o) {
   Toy toy;

@@ -30,6 +30,20 @@ struct Toy {
   std::unique_ptr<Gpt> model;
   std::vector<double> loss_curve;   // one value per training step
 };
+// The toy's word-level tokenizer: words split on whitespace, each word one token; a token's
+// bytes are " word", so decoding joins words with spaces (lossy for other whitespace, by design).
+class WordTokenizer final : public Tokenizer {
+ public:
+  explicit WordTokenizer(std::vector<std::string> vocab);
+  std::vector<int> encode(std::string_view text) const override;  // UsageError for unknown words
+  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  int vocab_size() const override { return int(bytes_.size()); }
+  std::string kind() const override { return "words"; }
+
+ private:
+  std::vector<std::string> vocab_, bytes_;
+};
+
 // Throws UsageError for an empty sentence, a prompt word not in the sentence, or a length past
 // the toy's n_positions.
 Toy build_toy(const ToyOptions& o);

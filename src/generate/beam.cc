@@ -17,6 +17,7 @@ struct Beam {
   std::vector<float> logprobs;
   double cum = 0;           // cumulative log-prob
   KvSeq seq;
+  int node = 0;             // in the beam tree
 };
 
 struct Finished {
@@ -101,6 +102,10 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       if (cd.token == o.eos) reason = "eos";
       else if (!o.stop.empty() && k + 1 >= o.min_new && find_stop(tok->decode(toks), o.stop) != std::string::npos)
         reason = "stop";
+      if (o.trace_beams)
+        res.beam_tree.push_back({int(res.beam_tree.size()) + 1, parent.node, k + 1, cd.token, cd.cum,
+                                 reason.empty() ? 0.0 : length_normalised(cd.cum, toks.size(), o.length_penalty),
+                                 !reason.empty()});
       if (!reason.empty()) {
         Finished f;
         f.out.tokens = std::move(toks);
@@ -116,6 +121,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       nb.logprobs = parent.logprobs;
       nb.logprobs.push_back(cd.lp);
       nb.cum = cd.cum;
+      nb.node = o.trace_beams ? res.beam_tree.back().id : 0;
       nb.seq.rows.reserve(P + o.max_new);
       nb.seq.rows = parent.seq.rows;  // shared rows: indices only
       next.push_back(std::move(nb));

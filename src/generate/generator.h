@@ -28,7 +28,16 @@ struct GenerateOptions {
   bool early_stopping = false;
   int num_return = 1;
   bool kv_cache = true;
+  bool trace_beams = false;  // record the beam tree (GenerateResult::beam_tree)
   ProcessorOptions proc;
+};
+
+// One node of the beam tree: node 0 is the prompt; every alive or finished hypothesis of a
+// step is a node whose parent is the hypothesis it continues.
+struct BeamNode {
+  int id, parent, step, token;
+  double cum_logprob, score;  // score: length-normalised, for finished nodes
+  bool finished;
 };
 
 struct GeneratedSequence {
@@ -50,6 +59,7 @@ struct GenerateStats {
 struct GenerateResult {
   std::vector<GeneratedSequence> sequences;
   GenerateStats stats;
+  std::vector<BeamNode> beam_tree;  // with trace_beams
 };
 
 // Called for each token as it is chosen (greedy and sampling; beam search reports only at the

@@ -1,0 +1,346 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <mutex>
+
+#include "core/error.h"
+#include "explain/explain.h"
+#include "model/model_dir.h"
+#include "server/assets.h"
+
+namespace tf {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A request the client got wrong: HTTP 400 with its message.
+struct BadRequest : Error {
+  explicit BadRequest(const std::string& m) : Error(m) {}
+};
+
+json parse_body(const httplib::Request& req) {
+  if (req.body.empty()) return json::object();
+  try {
+    json j = json::parse(req.body);
+    if (!j.is_object()) throw BadRequest("the request body must be a JSON object");
+    return j;
+  } catch (const json::exception& e) {
+    throw BadRequest(std::string("the request body is not valid JSON: ") + e.what());
+  }
+}
+
+template <class T>
+T field(const json& j, const char* key, T def, double lo, double hi) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  const json& v = j[key];
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) throw BadRequest(std::string(key) + " must be true or false");
+    return v.get<bool>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw BadRequest(std::string(key) + " must be a string");
+    if (double(v.get<std::string>().size()) > hi) throw BadRequest(std::string(key) + " is too long");
+    return v.get<std::string>();
+  } else {
+    if (!v.is_number()) throw BadRequest(std::string(key) + " must be a number");
+    const double x = v.get<double>();
+    if (!(x >= lo && x <= hi))
+      throw BadRequest(std::string(key) + " = " + v.dump() + " is outside [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+    if constexpr (std::is_integral_v<T>) {
+      if (x != double(long(x))) throw BadRequest(std::string(key) + " must be an integer");
+    }
+    return T(x);
+  }
+}
+
+GenerateOptions generate_options(const json& j, const ServerOptions& so, const char* max_key, int max_def) {
+  GenerateOptions g;
+  const std::string strategy = field<std::string>(j, "strategy", "greedy", 0, 16);
+  if (strategy == "greedy") g.strategy = Strategy::kGreedy;
+  else if (strategy == "sample") g.strategy = Strategy::kSample;
+  else if (strategy == "beam") g.strategy = Strategy::kBeam;
+  else throw BadRequest("strategy must be greedy, sample or beam");
+  g.max_new = field<int>(j, max_key, max_def, 1, so.max_new_tokens);
+  g.proc.temperature = field<float>(j, "temperature", 1.0f, 0, 100);
+  g.proc.top_k = field<int>(j, "top_k", 0, 0, 1 << 20);
+  g.proc.top_p = field<float>(j, "top_p", 1.0f, 1e-6, 1);
+  g.proc.min_p = field<float>(j, "min_p", 0.0f, 0, 1);
+  g.proc.repetition_penalty = field<float>(j, "repetition_penalty", 1.0f, 1e-3, 100);
+  g.proc.frequency_penalty = field<float>(j, "frequency_penalty", 0.0f, -2, 2);
+  g.proc.presence_penalty = field<float>(j, "presence_penalty", 0.0f, -2, 2);
+  g.proc.no_repeat_ngram = field<int>(j, "no_repeat_ngram", 0, 0, 16);
+  g.beams = field<int>(j, "beams", 4, 1, 16);
+  g.length_penalty = field<float>(j, "length_penalty", 1.0f, -10, 10);
+  g.early_stopping = field<bool>(j, "early_stopping", false, 0, 0);
+  g.num_return = field<int>(j, "num_return", 1, 1, so.max_return);
+  g.seed = field<uint64_t>(j, "seed", 0, 0, 9007199254740991.0);
+  g.kv_cache = field<bool>(j, "kv_cache", true, 0, 0);
+  return g;
+}
+
+ToyOptions toy_options(const json& j, const ServerOptions& so) {
+  ToyOptions t;
+  t.sentence = field<std::string>(j, "sentence", kExampleSentence, 0, 1000);
+  t.prompt = field<std::string>(j, "prompt", "I love", 0, 1000);
+  t.new_tokens = field<int>(j, "new", 3, 1, 30);
+  t.train_steps = field<int>(j, "steps", 300, 0, so.max_train_steps);
+  t.seed = field<uint64_t>(j, "seed", 7, 0, 1e9);
+  std::istringstream in(t.sentence);
+  int words = 0;
+  for (std::string w; in >> w;) ++words;
+  if (words > so.max_sentence_words) throw BadRequest("sentence has more than " + std::to_string(so.max_sentence_words) + " words");
+  t.gen = generate_options(j, so, "new", 3);
+  return t;
+}
+
+json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
+  json seqs = json::array();
+  for (const auto& q : r.sequences) {
+    json words = json::array();
+    if (tok)
+      for (int id : q.tokens) words.push_back(tok->token_bytes(id));
+    seqs.push_back({{"tokens", q.tokens}, {"pieces", words}, {"text", q.text}, {"logprobs", q.logprobs},
+                    {"score", q.score}, {"finish_reason", q.finish_reason}});
+  }
+  const auto& s = r.stats;
+  json tree = json::array();
+  for (const auto& n : r.beam_tree)
+    tree.push_back({{"id", n.id}, {"parent", n.parent}, {"step", n.step}, {"token", n.token},
+                    {"piece", tok ? tok->token_bytes(n.token) : std::to_string(n.token)},
+                    {"cum_logprob", n.cum_logprob}, {"score", n.score}, {"finished", n.finished}});
+  return {{"sequences", seqs},
+          {"beam_tree", tree},
+          {"stats", {{"prompt_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
+                     {"positions_processed", s.positions_processed}, {"forward_passes", s.forward_passes},
+                     {"prefill_s", s.prefill_s}, {"decode_s", s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes}}}};
+}
+
+struct Served {
+  std::mutex mu;  // one request at a time uses the model's buffers
+  std::unique_ptr<Gpt> model;
+  std::unique_ptr<Tokenizer> tok;
+  std::string name;
+};
+
+std::atomic<httplib::Server*> g_server{nullptr};
+void on_signal(int) {
+  if (auto* s = g_server.load()) s->stop();
+}
+
+void send_json(httplib::Response& res, const json& j, int status = 200) {
+  res.status = status;
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void completions(const json& j, Served& m, const ServerOptions& so, httplib::Response& res) {
+  if (!j.contains("prompt") || !j["prompt"].is_string()) throw BadRequest("prompt must be a string");
+  const std::string prompt = j["prompt"];
+  if (prompt.size() > so.max_body_bytes) throw BadRequest("prompt is too long");
+  GenerateOptions g = generate_options(j, so, "max_tokens", 16);
+  g.num_return = field<int>(j, "n", 1, 1, so.max_return);
+  g.strategy = g.proc.temperature == 0 ? Strategy::kGreedy : Strategy::kSample;
+  if (g.num_return > 1 && g.strategy == Strategy::kGreedy) throw BadRequest("n > 1 needs temperature > 0");
+  if (j.contains("stop") && !j["stop"].is_null()) {
+    if (j["stop"].is_string()) g.stop = {j["stop"].get<std::string>()};
+    else if (j["stop"].is_array() && j["stop"].size() <= 4) {
+      for (auto& s : j["stop"]) {
+        if (!s.is_string() || s.get<std::string>().empty()) throw BadRequest("stop must hold non-empty strings");
+        g.stop.push_back(s);
+      }
+    } else {
+      throw BadRequest("stop must be a string or an array of at most 4 strings");
+    }
+  }
+  const int logprobs = j.contains("logprobs") && !j["logprobs"].is_null() ? field<int>(j, "logprobs", 0, 0, 5) : -1;
+  const bool stream = field<bool>(j, "stream", false, 0, 0);
+  std::vector<int> ids;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    ids = m.tok->encode(prompt);
+  }
+  if (ids.empty()) throw BadRequest("prompt is empty");
+  if (int(ids.size()) + g.max_new > m.model->config().n_positions)
+    throw BadRequest("prompt (" + std::to_string(ids.size()) + " tokens) + max_tokens exceeds n_positions " +
+                     std::to_string(m.model->config().n_positions));
+  validate(g, m.model->config().vocab_size, true);
+  static std::atomic<long> counter{0};
+  const std::string id = "cmpl-" + std::to_string(++counter);
+  const long created = long(std::time(nullptr));
+  if (!stream) {
+    GenerateResult r;
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      r = generate(*m.model, m.tok.get(), ids, g);
+    }
+    json choices = json::array();
+    for (size_t i = 0; i < r.sequences.size(); ++i) {
+      const auto& q = r.sequences[i];
+      json lp = nullptr;
+      if (logprobs >= 0) {
+        json toks = json::array(), offs = json::array();
+        size_t off = prompt.size();
+        for (int t : q.tokens) {
+          toks.push_back(m.tok->token_bytes(t));
+          offs.push_back(off);
+          off += m.tok->token_bytes(t).size();
+        }
+        lp = {{"tokens", toks}, {"token_logprobs", q.logprobs}, {"top_logprobs", nullptr}, {"text_offset", offs}};
+      }
+      choices.push_back({{"text", q.text}, {"index", i}, {"logprobs", lp},
+                         {"finish_reason", q.finish_reason == "eos" ? "stop" : q.finish_reason}});
+    }
+    send_json(res, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
+                    {"choices", choices},
+                    {"usage", {{"prompt_tokens", ids.size()}, {"completion_tokens", r.stats.new_tokens},
+                               {"total_tokens", ids.size() + r.stats.new_tokens}}}});
+    return;
+  }
+  // Server-sent events: one event per token (UTF-8 characters never split), then [DONE].
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream", [&m, g, ids, id, created](size_t, httplib::DataSink& sink) {
+    std::vector<std::string> pending(g.num_return);
+    auto event = [&](int i, const std::string& text, const json& finish) {
+      const json e = {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
+                      {"choices", {{{"text", text}, {"index", i}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
+      const std::string s = "data: " + e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+      return sink.write(s.data(), s.size());
+    };
+    std::lock_guard<std::mutex> lock(m.mu);
+    GenerateResult r;
+    try {
+      r = generate(*m.model, m.tok.get(), ids, g, [&](int i, int tok, float) {
+        pending[i] += m.tok->token_bytes(tok);
+        const size_t n = utf8_complete_prefix(pending[i]);
+        const bool ok = n == 0 || event(i, pending[i].substr(0, n), nullptr);
+        pending[i].erase(0, n);
+        return ok;
+      });
+    } catch (const std::exception& e) {
+      const std::string s = "data: " + json({{"error", {{"message", e.what()}}}}).dump() + "\n\n";
+      sink.write(s.data(), s.size());
+      sink.done();
+      return true;
+    }
+    for (size_t i = 0; i < r.sequences.size(); ++i)
+      event(int(i), pending[i], r.sequences[i].finish_reason == "eos" ? "stop" : r.sequences[i].finish_reason);
+    const std::string done = "data: [DONE]\n\n";
+    sink.write(done.data(), done.size());
+    sink.done();
+    return true;
+  });
+}
+
+}  // namespace
+
+void run_server(const ServerOptions& so) {
+  Served served;
+  if (!so.model_dir.empty()) {
+    LoadedModel lm = load_model_dir(so.model_dir);
+    if (!lm.tokenizer) throw Error(so.model_dir + ": serve --model needs a model directory with a tokenizer");
+    served.model = std::move(lm.model);
+    served.tok = std::move(lm.tokenizer);
+    served.name = so.model_dir;
+  } else {
+    Toy toy = build_toy({});
+    served.tok = std::make_unique<WordTokenizer>(toy.vocab);
+    served.model = std::move(toy.model);
+    served.name = "toy";
+  }
+
+  httplib::Server srv;
+  srv.set_payload_max_length(so.max_body_bytes);  // larger bodies: 413 before they are read
+  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const Error& e) {  // BadRequest and every validation error of the engine
+      send_json(res, {{"error", {{"message", e.what()}}}}, 400);
+    } catch (const std::exception& e) {
+      send_json(res, {{"error", {{"message", std::string("internal error: ") + e.what()}}}}, 500);
+    }
+  });
+  srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const std::string msg = res.status == 413 ? "request body is larger than the server accepts"
+                            : res.status == 404 ? "no such path: " + req.path
+                                                : "HTTP " + std::to_string(res.status);
+    send_json(res, {{"error", {{"message", msg}}}}, res.status);
+  });
+  // Static files: only the embedded assets, looked up by exact name; nothing reads the disk.
+  srv.Get(R"(/(.*))", [&](const httplib::Request& req, httplib::Response& res) {
+    std::string path = req.path == "/" ? "/index.html" : req.path;
+    if (path.find("..") != std::string::npos) {
+      send_json(res, {{"error", {{"message", "path traversal refused"}}}}, 400);
+      return;
+    }
+    for (const auto& a : web_assets())
+      if (path == a.path) {
+        res.set_content(reinterpret_cast<const char*>(a.data), a.size, a.content_type);
+        return;
+      }
+    if (path == "/api/info") {
+      const Config& c = served.model->config();
+      send_json(res, {{"model", served.name}, {"tokenizer", served.tok->kind()}, {"vocab_size", c.vocab_size},
+                      {"n_positions", c.n_positions}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
+                      {"n_head", c.n_head}, {"parameters", served.model->params().size()},
+                      {"limits", {{"max_body_bytes", so.max_body_bytes}, {"max_new_tokens", so.max_new_tokens},
+                                  {"max_sentence_words", so.max_sentence_words}}}});
+      return;
+    }
+    send_json(res, {{"error", {{"message", "no such path: " + req.path}}}}, 404);
+  });
+  // The toy walkthrough (a fresh toy per request: requests run in parallel), or the loaded model's.
+  srv.Post("/api/explain", [&](const httplib::Request& req, httplib::Response& res) {
+    const json j = parse_body(req);
+    if (field<bool>(j, "model", false, 0, 0)) {
+      if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
+      GenerateOptions g = generate_options(j, so, "new", 8);
+      const std::string prompt = field<std::string>(j, "prompt", "", 0, 4000);
+      std::lock_guard<std::mutex> lock(served.mu);
+      send_json(res, explain_model(*served.model, *served.tok, prompt, g.max_new, g));
+      return;
+    }
+    const ToyOptions t = toy_options(j, so);
+    if (t.gen.strategy == Strategy::kBeam) throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
+    send_json(res, explain_toy(t));
+  });
+  // Generation on the toy trained on `sentence` (default), or on the loaded model.
+  srv.Post("/api/generate", [&](const httplib::Request& req, httplib::Response& res) {
+    const json j = parse_body(req);
+    GenerateOptions g = generate_options(j, so, "max_new", 8);
+    g.trace_beams = g.strategy == Strategy::kBeam;
+    const std::string prompt = field<std::string>(j, "prompt", "I love", 0, 4000);
+    if (field<bool>(j, "model", false, 0, 0)) {
+      if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
+      std::lock_guard<std::mutex> lock(served.mu);
+      const std::vector<int> ids = served.tok->encode(prompt);
+      send_json(res, sequences_json(generate(*served.model, served.tok.get(), ids, g), served.tok.get()));
+      return;
+    }
+    ToyOptions t = toy_options(j, so);
+    Toy toy = build_toy(t);
+    WordTokenizer words(toy.vocab);
+    const std::vector<int> ids = words.encode(prompt);
+    json out = sequences_json(generate(*toy.model, &words, ids, g), &words);
+    out["vocab"] = toy.vocab;
+    send_json(res, out);
+  });
+  srv.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    completions(parse_body(req), served, so, res);
+  });
+
+  if (!srv.bind_to_port(so.host.c_str(), so.port))
+    throw Error("cannot listen on " + so.host + ":" + std::to_string(so.port) + " (in use, or not an address here)");
+  g_server = &srv;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::cout << "tformer serve: http://" << so.host << ":" << so.port << "/ (model: " << served.name << ")" << std::endl;
+  srv.listen_after_bind();
+  g_server = nullptr;
+}
+
+}  // namespace tf

@@ -1,0 +1,22 @@
+// tformer serve: the explainer page ("Try it yourself"), its JSON API, and an
+// OpenAI-compatible POST /v1/completions, over cpp-httplib.
+#pragma once
+#include <string>
+
+namespace tf {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback unless the user asks for another address
+  int port = 8080;
+  std::string model_dir;           // "" = the toy model of the walkthrough
+  size_t max_body_bytes = 64 * 1024;
+  int max_new_tokens = 256;
+  int max_sentence_words = 32;
+  int max_train_steps = 2000;
+  int max_return = 8;
+};
+
+// Blocks until the server stops (SIGINT/SIGTERM). Throws Error when the port cannot be bound.
+void run_server(const ServerOptions& o);
+
+}  // namespace tf
