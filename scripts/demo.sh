@@ -12,7 +12,7 @@ if [ -d "$out/tformer_state" ]; then
   build/tformer train --resume "$out" --steps "$steps"
 else
   build/tformer train --data data/kjv.txt --preset tiny --out "$out" --steps "$steps" \
-    --batch 16 --seq 128 --lr 3e-3 --min-lr 3e-4 --warmup 100 --eval-every 250 --save-every 250
+    --batch 8 --seq 256 --lr 3e-3 --min-lr 3e-4 --warmup 100 --eval-every 250 --save-every 250
 fi
 echo "== greedy"
 build/tformer generate --model "$out" --prompt "And God said" --max-new 120

@@ -89,7 +89,7 @@ ToyOptions toy_options(const json& j, const ServerOptions& so) {
   t.prompt = field<std::string>(j, "prompt", "I love", 0, 1000);
   t.new_tokens = field<int>(j, "new", 3, 1, 30);
   t.train_steps = field<int>(j, "steps", 300, 0, so.max_train_steps);
-  t.seed = field<uint64_t>(j, "seed", 7, 0, 1e9);
+  t.seed = field<uint64_t>(j, "toy_seed", 7, 0, 1e9);  // "seed" is the sampler's
   std::istringstream in(t.sentence);
   int words = 0;
   for (std::string w; in >> w;) ++words;
@@ -282,6 +282,10 @@ void run_server(const ServerOptions& so) {
         res.set_content(reinterpret_cast<const char*>(a.data), a.size, a.content_type);
         return;
       }
+    if (path == "/favicon.ico") {
+      res.status = 204;
+      return;
+    }
     if (path == "/api/info") {
       const Config& c = served.model->config();
       send_json(res, {{"model", served.name}, {"tokenizer", served.tok->kind()}, {"vocab_size", c.vocab_size},

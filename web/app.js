@@ -1,0 +1,249 @@
+// The explainer page: every number is read from tformer's API (/api/explain, /api/generate).
+"use strict";
+const $ = (id) => document.getElementById(id);
+const state = { data: null, beam: null, step: 0, timer: null };
+
+// ---- small drawing helpers
+function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
+function fmt(x, d = 3) { return Number(x).toFixed(d); }
+function color(v, lo, hi, diverging) {
+  if (diverging) {  // blue (negative) - white - red (positive)
+    const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1, t = Math.max(-1, Math.min(1, v / m));
+    return t < 0 ? `rgb(${255 + 196 * t | 0},${255 + 120 * t | 0},255)` : `rgb(255,${255 - 170 * t | 0},${255 - 190 * t | 0})`;
+  }
+  const t = hi > lo ? (v - lo) / (hi - lo) : 0;
+  return `rgb(${255 - 196 * t | 0},${255 - 150 * t | 0},${255 - 36 * t | 0})`;
+}
+function heat(m, rows, cols, opts = {}) {
+  const flat = m.flat(), lo = Math.min(...flat), hi = Math.max(...flat);
+  let h = `<table class="heat"${opts.id ? ` id="${opts.id}"` : ""}><tr><th></th>` + cols.map((c) => `<th>${esc(c)}</th>`).join("") + "</tr>";
+  m.forEach((r, i) => {
+    h += `<tr><th>${esc(rows[i])}</th>` + r.map((v) => {
+      const dark = opts.diverging ? Math.abs(v) > 0.6 * Math.max(Math.abs(lo), Math.abs(hi)) : (v - lo) > 0.6 * (hi - lo);
+      const shown = opts.int ? v : opts.sci && v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(0) : fmt(v, opts.digits ?? 2);
+      return `<td style="background:${color(v, lo, hi, opts.diverging)};color:${dark ? "#fff" : "#1d2433"}">${shown}</td>`;
+    }).join("") + "</tr>";
+  });
+  return h + "</table>";
+}
+function svgEl(svg, tag, attrs, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  svg.appendChild(e);
+  return e;
+}
+function lineChart(svg, ys, upto) {
+  svg.innerHTML = "";
+  if (!ys.length) return;
+  const W = 420, H = 180, L = 40, B = 22, hi = Math.max(...ys), lo = 0;
+  const x = (i) => L + (W - L - 10) * i / Math.max(1, ys.length - 1), y = (v) => 8 + (H - B - 8) * (1 - (v - lo) / (hi - lo || 1));
+  svgEl(svg, "line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#aab" });
+  svgEl(svg, "line", { x1: L, y1: 8, x2: L, y2: H - B, stroke: "#aab" });
+  svgEl(svg, "text", { x: 4, y: 14 }, fmt(hi, 2));
+  svgEl(svg, "text", { x: 4, y: H - B }, "0");
+  svgEl(svg, "text", { x: W - 90, y: H - 6 }, `step ${ys.length}`);
+  const n = upto ?? ys.length;
+  svgEl(svg, "polyline", { fill: "none", stroke: "#3b5bdb", "stroke-width": 2,
+    points: ys.slice(0, n).map((v, i) => `${x(i)},${y(v)}`).join(" ") });
+}
+function barChart(svg, items, opts = {}) {
+  svg.innerHTML = "";
+  const W = 420, rowH = opts.rowH ?? 32, L = 120, max = Math.max(...items.map((d) => d.value), 1e-12);
+  items.forEach((d, i) => {
+    const w = (W - L - 70) * d.value / max, yy = 8 + i * rowH;
+    svgEl(svg, "text", { x: 4, y: yy + rowH / 2 + 3 }, d.label);
+    svgEl(svg, "rect", { x: L, y: yy + 3, width: Math.max(1, w), height: rowH - 10, rx: 3, fill: d.color ?? "#3b5bdb" });
+    svgEl(svg, "text", { x: L + w + 6, y: yy + rowH / 2 + 3, class: "bar-value" }, d.text ?? fmt(d.value));
+  });
+}
+
+// ---- API
+function params() {
+  const p = {
+    sentence: $("sentence").value, prompt: $("prompt").value, new: +$("new").value, steps: +$("steps").value,
+    strategy: $("strategy").value, temperature: +$("temperature").value, top_k: +$("top_k").value,
+    top_p: +$("top_p").value, min_p: +$("min_p").value, seed: +$("seed").value,
+  };
+  return p;
+}
+async function post(path, body) {
+  const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const j = await r.json();
+  if (!r.ok) throw new Error(j.error ? j.error.message : `HTTP ${r.status}`);
+  return j;
+}
+async function run() {
+  const p = params();
+  $("status").className = "status";
+  $("status").textContent = "training the toy in training mode…";
+  try {
+    const explainParams = { ...p, strategy: p.strategy === "beam" ? "greedy" : p.strategy };
+    state.data = await post("/api/explain", explainParams);
+    state.beam = p.strategy === "beam"
+      ? await post("/api/generate", { ...p, max_new: p.new, beams: +$("beams").value, length_penalty: +$("length_penalty").value, num_return: Math.min(3, +$("beams").value) })
+      : null;
+    state.step = 0;
+    renderTraining();
+    renderInference();
+    renderCompare();
+    $("status").textContent = `trained ${state.data.training.steps} steps; ${state.data.check.ok ? "h_t check passed" : "h_t check FAILED"}`;
+    document.body.dataset.ready = "1";
+  } catch (e) {
+    $("status").className = "status error";
+    $("status").textContent = e.message;
+  }
+}
+
+// ---- training view
+function renderTraining() {
+  const d = state.data, tr = d.training, T = tr.tokens.length;
+  const pos = tr.tokens.map((_, i) => String(i + 1));
+  let h = '<table class="plain"><tr><th>position</th>' + pos.map((p) => `<th>${p}</th>`).join("") + "</tr>";
+  h += "<tr><td>input xᵢ</td>" + tr.tokens.map((t) => `<td><span class="tok">${esc(t)}</span></td>`).join("") + "</tr>";
+  h += "<tr><td>target xᵢ₊₁</td>" + tr.tokens.map((_, i) => i + 1 < T ? `<td><span class="tok gen">${esc(tr.tokens[i + 1])}</span></td>` : "<td>—</td>").join("") + "</tr>";
+  h += "<tr><td>p(target)</td>" + tr.per_position.map((q) => `<td>${fmt(q.p_target)}</td>`).join("") + "<td>—</td></tr>";
+  h += '<tr><td>loss</td>' + tr.per_position.map((q) => `<td class="pos-loss">${fmt(q.loss, 4)}</td>`).join("") + "<td>—</td></tr></table>";
+  $("shift").innerHTML = h;
+  $("train-loss").textContent = fmt(tr.loss, 4);
+  lineChart($("loss-curve"), tr.loss_curve || []);
+  $("mask").innerHTML = heat(tr.mask, tr.tokens, pos, { int: true, id: "mask-table" });
+  const sel = $("head-select");
+  sel.innerHTML = "";
+  tr.attention.forEach((heads, l) => heads.forEach((_, hh) => sel.add(new Option(`layer ${l + 1} head ${hh + 1}`, `${l},${hh}`))));
+  const drawAtt = () => {
+    const [l, hh] = sel.value.split(",").map(Number);
+    $("attention").innerHTML = heat(tr.attention[l][hh], tr.tokens, pos, { id: "attention-table" });
+  };
+  sel.onchange = drawAtt;
+  drawAtt();
+  $("hidden").innerHTML = heat(tr.hidden, tr.tokens.map((t, i) => `h${i + 1}`), tr.hidden[0].map((_, i) => `d${i + 1}`), { id: "hidden-table" });
+  const vocab = d.vocab || tr.logit_grad[0].map((_, i) => i);
+  $("logit-grad").innerHTML = heat(tr.logit_grad, tr.per_position.map((q) => `${q.position}→${q.target}`), vocab, { diverging: true, sci: true, id: "grad-table" });
+}
+
+// ---- inference view
+function flopsPerPosition(m, t) { return 2 * (m.n_layer * 12 * m.n_embd * m.n_embd + m.vocab_size * m.n_embd) + m.n_layer * 4 * t * m.n_embd; }
+function counters(k) {  // after k steps, as the comparison in the API counts them
+  const d = state.data, m = d.model, P = d.inference.prompt.length, cached = $("kv-toggle").checked;
+  let positions = 0, scores = 0, flops = 0;
+  for (let s = 0; s < k; ++s) {
+    const ctx = P + s;
+    if (!cached) {
+      positions += ctx; scores += ctx * (ctx + 1) / 2;
+      for (let t = 1; t <= ctx; ++t) flops += flopsPerPosition(m, t);
+    } else if (s === 0) {
+      positions += P; scores += P * (P + 1) / 2;
+      for (let t = 1; t <= P; ++t) flops += flopsPerPosition(m, t);
+    } else {
+      positions += 1; scores += ctx; flops += flopsPerPosition(m, ctx);
+    }
+  }
+  return { passes: k, positions, scores: scores * m.n_layer * m.n_head, flops };
+}
+function renderInference() {
+  const d = state.data, inf = d.inference, k = state.step, steps = inf.steps;
+  const c = counters(k);
+  $("count-passes").textContent = c.passes;
+  $("count-positions").textContent = c.positions;
+  $("count-scores").textContent = c.scores;
+  $("count-flops").textContent = c.flops;
+  const gen = inf.generated.slice(0, k);
+  $("context").innerHTML = inf.prompt.map((t) => `<span class="tok">${esc(t)}</span>`).join("") +
+    gen.map((t, i) => `<span class="tok gen${i === k - 1 ? " new" : ""}">${esc(t)}</span>`).join("");
+  const cur = k > 0 ? steps[k - 1] : null;
+  $("step-note").textContent = cur
+    ? `step ${k}: processed [${cur.processed.join(", ")}] ${$("kv-toggle").checked ? `— the cache adds row ${cur.cache_rows_added.join(", ")} and reads rows 1..${cur.cache_rows_read.length}` : `— without the cache all ${cur.context.length} positions are recomputed`}; picked “${cur.picked}”`
+    : "Press Step: the prompt is prefilled in one parallel pass, then each new token is one cached step.";
+  // KV cache rows filled so far (one row per processed position).
+  const rows = [];
+  steps.slice(0, k).forEach((s) => s.processed.forEach((t, i) => rows.push({ row: s.cache_rows_added[i], tok: t, step: s.step })));
+  $("kv-table").innerHTML = '<table class="plain" id="kv-rows"><tr><th>row</th><th>token</th><th>written at step</th></tr>' +
+    rows.map((r) => `<tr><td>${r.row}</td><td><span class="tok">${esc(r.tok)}</span></td><td>${r.step}</td></tr>`).join("") + "</table>" +
+    `<p class="hint">${rows.length} rows of K and V per layer${$("kv-toggle").checked ? "" : " (cache off: these would be recomputed every step)"}</p>`;
+  if (cur) barChart($("probs"), cur.top.map((t) => ({ label: t.token, value: t.prob, color: t.token === cur.picked ? "#e8590c" : "#3b5bdb" })));
+  else $("probs").innerHTML = "";
+  const diffs = d.check.per_position.slice(0, k === 0 ? 0 : inf.prompt.length + k - 1);
+  $("check").innerHTML = diffs.length ? '<table class="plain"><tr><th>t</th><th>max |diff|</th></tr>' +
+    diffs.map((x) => `<tr><td>${x.t}</td><td>${x.max_abs_diff.toExponential(2)}</td></tr>`).join("") + "</table>" : "";
+  $("check-max").textContent = k ? d.check.max_abs_diff.toExponential(2) + (d.check.ok ? " ≤ 1e-6 ✓" : " ✗") : "–";
+  const tf = d.teacher_forced_vs_free_running || [];
+  $("tf-free").innerHTML = '<table class="plain"><tr><th>position</th><th>ground truth (teacher-forced input)</th><th>generated (free-running)</th></tr>' +
+    tf.slice(0, k).map((x) => `<tr><td>${x.position}</td><td><span class="tok">${esc(x.ground_truth || "—")}</span></td><td><span class="tok ${x.matches ? "gen" : "miss"}">${esc(x.generated)}</span>${x.matches ? "" : " ← leaves the ground truth"}</td></tr>`).join("") + "</table>";
+  // Sampler inspector.
+  $("sampler").innerHTML = cur && cur.sampler ? cur.sampler.map((s) => `<p><b>after ${s.after}</b>: ` +
+    s.candidates.map((c) => `<span class="tok">${esc(c.token)} ${fmt(c.prob)}</span>`).join(" ") + "</p>").join("") : "";
+  renderBeam();
+}
+function renderBeam() {
+  const svg = $("beam-tree");
+  svg.innerHTML = "";
+  if (!state.beam) return;
+  const k = state.step, nodes = state.beam.beam_tree.filter((n) => n.step <= k);
+  const byStep = {};
+  nodes.forEach((n) => (byStep[n.step] = byStep[n.step] || []).push(n));
+  const pos = { 0: { x: 40, y: 130 } };
+  const W = 800, H = 260;
+  Object.keys(byStep).forEach((s) => byStep[s].forEach((n, i, arr) => (pos[n.id] = { x: 40 + s * 150, y: 20 + (H - 40) * (i + 0.5) / arr.length })));
+  nodes.forEach((n) => svgEl(svg, "line", { x1: pos[n.parent].x, y1: pos[n.parent].y, x2: pos[n.id].x, y2: pos[n.id].y, stroke: "#99a" }));
+  svgEl(svg, "circle", { cx: 40, cy: 130, r: 6, fill: "#3b5bdb", class: "beam-node" });
+  svgEl(svg, "text", { x: 4, y: 150 }, state.data.inference.prompt.join(" "));
+  nodes.forEach((n) => {
+    const p = pos[n.id];
+    svgEl(svg, n.finished ? "rect" : "circle", n.finished ? { x: p.x - 6, y: p.y - 6, width: 12, height: 12, fill: "#e8590c", class: "beam-node" }
+      : { cx: p.x, cy: p.y, r: 6, fill: "#3b5bdb", class: "beam-node" });
+    svgEl(svg, "text", { x: p.x + 9, y: p.y + 4 }, `${n.piece.trim()} (${fmt(n.cum_logprob, 2)})`);
+  });
+  $("beam-results").innerHTML = k >= state.data.inference.steps.length ? '<table class="plain"><tr><th>#</th><th>sequence</th><th>score</th><th>finish</th></tr>' +
+    state.beam.sequences.map((s, i) => `<tr><td>${i + 1}</td><td>${esc(s.text)}</td><td>${fmt(s.score, 4)}</td><td>${s.finish_reason}</td></tr>`).join("") + "</table>" : "";
+}
+
+// ---- comparison view
+function renderCompare() {
+  const c = state.data.comparison;
+  barChart($("cmp-passes"), [
+    { label: "training", value: c.forward_passes.training, text: `${c.forward_passes.training} pass` },
+    { label: "inference", value: c.forward_passes.inference, text: `${c.forward_passes.inference} passes`, color: "#e8590c" },
+    { label: "FLOPs, training", value: c.flops.training_pass, text: String(c.flops.training_pass) },
+    { label: "FLOPs, inference", value: c.flops.cached, text: String(c.flops.cached), color: "#e8590c" }], { rowH: 44 });
+  barChart($("cmp-cache"), [
+    { label: "positions, cached", value: c.positions_processed.cached_total, text: String(c.positions_processed.cached_total) },
+    { label: "positions, uncached", value: c.positions_processed.uncached_total, text: String(c.positions_processed.uncached_total), color: "#e8590c" },
+    { label: "FLOPs, cached", value: c.flops.cached, text: String(c.flops.cached) },
+    { label: "FLOPs, uncached", value: c.flops.uncached, text: String(c.flops.uncached), color: "#e8590c" }], { rowH: 44 });
+  const pp = c.positions_processed;
+  $("cmp-table").innerHTML = `<tr><th></th><th>with KV cache</th><th>without</th></tr>
+    <tr><td>positions processed</td><td id="cmp-cached">${pp.cached.join(" + ")} = ${pp.cached_total}</td><td id="cmp-uncached">${pp.uncached.join(" + ")} = ${pp.uncached_total}</td></tr>
+    <tr><td>attention scores</td><td>${c.attention_scores.cached}</td><td>${c.attention_scores.uncached}</td></tr>
+    <tr><td>FLOPs</td><td>${c.flops.cached}</td><td>${c.flops.uncached}</td></tr>`;
+  $("cmp-table").className = "plain";
+}
+
+// ---- wiring
+function setStrategyClass() { document.body.className = "s-" + $("strategy").value; }
+document.querySelectorAll(".tab").forEach((b) => (b.onclick = () => {
+  document.querySelectorAll(".tab").forEach((x) => x.classList.toggle("active", x === b));
+  document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === "view-" + b.dataset.view));
+}));
+$("run").onclick = run;
+$("strategy").onchange = () => { setStrategyClass(); run(); };
+$("step").onclick = () => { if (state.data && state.step < state.data.inference.steps.length) { state.step++; renderInference(); } };
+$("reset").onclick = () => { clearInterval(state.timer); state.step = 0; renderInference(); };
+$("play").onclick = () => {
+  clearInterval(state.timer);
+  state.timer = setInterval(() => {
+    if (!state.data || state.step >= state.data.inference.steps.length) return clearInterval(state.timer);
+    state.step++; renderInference();
+  }, 700);
+};
+$("kv-toggle").onchange = () => state.data && renderInference();
+$("train-anim").onclick = () => {
+  const ys = state.data ? state.data.training.loss_curve : [];
+  let n = 1;
+  const t = setInterval(() => { lineChart($("loss-curve"), ys, n); n += Math.ceil(ys.length / 60); if (n > ys.length) { clearInterval(t); lineChart($("loss-curve"), ys); } }, 16);
+};
+fetch("/api/info").then((r) => r.json()).then((m) => {
+  $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${m.n_head} head(s), d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence`;
+});
+setStrategyClass();
+run();
