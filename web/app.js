@@ -73,23 +73,31 @@ async function post(path, body) {
   if (!r.ok) throw new Error(j.error ? j.error.message : `HTTP ${r.status}`);
   return j;
 }
+let runSeq = 0;
 async function run() {
+  const mine = ++runSeq;  // a newer run supersedes this one: stale answers are dropped
   const p = params();
   $("status").className = "status";
   $("status").textContent = "training the toy in training mode…";
   try {
     const explainParams = { ...p, strategy: p.strategy === "beam" ? "greedy" : p.strategy };
-    state.data = await post("/api/explain", explainParams);
-    state.beam = p.strategy === "beam"
+    const data = await post("/api/explain", explainParams);
+    const beam = p.strategy === "beam"
       ? await post("/api/generate", { ...p, max_new: p.new, beams: +$("beams").value, length_penalty: +$("length_penalty").value, num_return: Math.min(3, +$("beams").value) })
       : null;
+    if (mine !== runSeq) return;
+    state.data = data;
+    state.beam = beam;
     state.step = 0;
     renderTraining();
     renderInference();
     renderCompare();
     $("status").textContent = `trained ${state.data.training.steps} steps; ${state.data.check.ok ? "h_t check passed" : "h_t check FAILED"}`;
     document.body.dataset.ready = "1";
+    document.body.dataset.runs = String(mine);
   } catch (e) {
+    if (mine !== runSeq) return;
+    document.body.dataset.runs = String(mine);
     $("status").className = "status error";
     $("status").textContent = e.message;
   }

@@ -253,7 +253,21 @@ void run_server(const ServerOptions& so) {
   }
 
   httplib::Server srv;
-  srv.set_payload_max_length(so.max_body_bytes);  // larger bodies: 413 before they are read
+  srv.set_payload_max_length(so.max_body_bytes);
+  // A body announced larger than the bound is refused from its headers, before it is read.
+  srv.set_pre_routing_handler([&so](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Content-Length")) {
+      const std::string v = req.get_header_value("Content-Length");
+      const bool too_big = v.size() > 15 || std::stoull("0" + v) > so.max_body_bytes;
+      if (too_big) {
+        send_json(res, {{"error", {{"message", "request body of " + v + " bytes is larger than the server accepts (" +
+                                                   std::to_string(so.max_body_bytes) + ")"}}}}, 413);
+        res.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);

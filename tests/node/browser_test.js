@@ -1,0 +1,116 @@
+// The page as a person uses it, in Debian's chromium driven by playwright-core: load, switch
+// modes, step generation, toggle the cache, change the strategy; the numbers on screen must
+// equal the API's. Screenshots go to $SCREENSHOTS (default build/screenshots).
+const { chromium } = require("playwright-core");
+const fs = require("fs");
+const { startServer, check, finish } = require("./serve");
+
+const shots = process.env.SCREENSHOTS || "build/screenshots";
+// Runs the page's "Train & run" and waits for its answer.
+async function rerun(page) {
+  const before = +(await page.evaluate(() => document.body.dataset.runs || 0));
+  await page.click("#run");
+  await page.waitForFunction((b) => +(document.body.dataset.runs || 0) > b, before);
+}
+const post = async (url, body) => (await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
+
+(async () => {
+  fs.mkdirSync(shots, { recursive: true });
+  const srv = await startServer();
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(srv.url + "/");
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    const defaults = { sentence: "I love deep learning and AI research !", prompt: "I love", new: 3, steps: 300, strategy: "greedy",
+      temperature: 1, top_k: 0, top_p: 1, min_p: 0, seed: 0 };
+    const api = await post(srv.url + "/api/explain", defaults);
+    check((await page.textContent("#train-loss")) === api.training.loss.toFixed(4), "training loss on screen = API");
+    const att = await page.$$eval("#attention-table tr", (rows) => rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+    check(att.length === 8 && att.every((r, t) => r.every((v, s) => v === api.training.attention[0][0][t][s].toFixed(2))),
+      "attention heatmap = API, 8x8");
+    const mask = await page.$$eval("#mask-table td", (tds) => tds.map((td) => td.textContent).join(""));
+    check(mask === api.training.mask.flat().join(""), "causal mask on screen = API");
+    await page.screenshot({ path: `${shots}/training.png`, fullPage: true });
+
+    await page.click("#tab-inference");
+    check(await page.isVisible("#view-inference"), "the inference view opens");
+    for (let k = 1; k <= 3; ++k) {
+      await page.click("#step");
+      const ctx = await page.$$eval("#context .tok", (t) => t.map((x) => x.textContent));
+      check(ctx.join(" ") === ["I", "love", ...api.inference.generated.slice(0, k)].join(" "), `step ${k}: context '${ctx.join(" ")}'`);
+      const rows = await page.$$eval("#kv-rows tr", (r) => r.length - 1);
+      check(rows === 2 + (k - 1), `step ${k}: ${rows} KV cache rows`);
+    }
+    const pp = api.comparison.positions_processed;
+    check(+(await page.textContent("#count-positions")) === pp.cached_total, `cached positions on screen = API (${pp.cached_total})`);
+    check(+(await page.textContent("#count-flops")) === api.comparison.flops.cached, "cached FLOPs on screen = API");
+    check((await page.textContent("#check-max")).startsWith(api.check.max_abs_diff.toExponential(2)), "h_t check on screen = API");
+    const bars = await page.$$eval("#probs .bar-value", (b) => b.map((x) => x.textContent));
+    check(bars[0] === api.inference.steps[2].top[0].prob.toFixed(3), "next-token bar chart = API");
+    await page.screenshot({ path: `${shots}/inference-cached.png`, fullPage: true });
+    await page.click("#kv-toggle");
+    check(+(await page.textContent("#count-positions")) === pp.uncached_total, `cache off: positions = ${pp.uncached_total}`);
+    check(+(await page.textContent("#count-flops")) === api.comparison.flops.uncached, "cache off: FLOPs = API");
+    await page.screenshot({ path: `${shots}/inference-uncached.png`, fullPage: true });
+    await page.click("#kv-toggle");
+
+    // Sampling: the sampler inspector and the picks equal the API's for the same seed.
+    await page.selectOption("#strategy", "sample");
+    await page.fill("#temperature", "1.5");
+    await page.fill("#top_k", "4");
+    await page.fill("#seed", "3");
+    await rerun(page);
+    const sapi = await post(srv.url + "/api/explain", { ...defaults, strategy: "sample", temperature: 1.5, top_k: 4, seed: 3 });
+    for (let k = 0; k < 3; ++k) await page.click("#step");
+    const ctx = await page.$$eval("#context .tok", (t) => t.map((x) => x.textContent));
+    check(ctx.slice(2).join(" ") === sapi.inference.generated.join(" "), `sampled tokens = API ('${ctx.slice(2).join(" ")}')`);
+    check(await page.isVisible("#sampler-card") && (await page.textContent("#sampler")).includes("after top-k"), "sampler inspector shown");
+    await page.screenshot({ path: `${shots}/sampling.png`, fullPage: true });
+
+    // Beam search: the tree grows with the steps and holds the API's nodes.
+    await page.selectOption("#strategy", "beam");
+    await page.fill("#beams", "3");
+    await rerun(page);
+    const bapi = await post(srv.url + "/api/generate", { ...defaults, strategy: "beam", beams: 3, max_new: 3, num_return: 3, temperature: 1.5, top_k: 4, seed: 3 });
+    await page.click("#reset");
+    await page.click("#step");
+    const n1 = await page.$$eval("#beam-tree .beam-node", (n) => n.length);
+    for (let k = 0; k < 2; ++k) await page.click("#step");
+    const n3 = await page.$$eval("#beam-tree .beam-node", (n) => n.length);
+    check(n3 === bapi.beam_tree.length + 1 && n1 < n3, `beam tree grows: ${n1} then ${n3} nodes (API ${bapi.beam_tree.length} + root)`);
+    check((await page.textContent("#beam-results")).includes(bapi.sequences[0].text.trim()), "best beam shown = API");
+    await page.screenshot({ path: `${shots}/beam.png`, fullPage: true });
+
+    await page.click("#tab-compare");
+    check((await page.textContent("#cmp-cached")).endsWith(`= ${pp.cached_total}`) &&
+      (await page.textContent("#cmp-uncached")).endsWith(`= ${pp.uncached_total}`), "comparison panel = API");
+    await page.screenshot({ path: `${shots}/comparison.png`, fullPage: true });
+
+    // The user's own sentence.
+    await page.fill("#sentence", "the cat sat on the mat");
+    await page.fill("#prompt", "the cat");
+    await page.fill("#new", "2");
+    await page.selectOption("#strategy", "greedy");
+    await rerun(page);
+    await page.click("#tab-inference");
+    await page.click("#step");
+    await page.click("#step");
+    const own = await page.$$eval("#context .tok", (t) => t.map((x) => x.textContent));
+    check(own.join(" ") === "the cat sat on", `own sentence: '${own.join(" ")}'`);
+    await page.fill("#prompt", "the dog");
+    await rerun(page);
+    check((await page.textContent("#status")).includes("dog"), "a word outside the vocabulary shows the API's error");
+    check(errors.length === 0, "no script errors: " + errors.join("; "));
+  } finally {
+    await browser.close();
+    srv.stop();
+  }
+  finish();
+})().catch((e) => { console.error(e); process.exit(1); });
