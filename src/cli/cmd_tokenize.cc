@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "model/model_dir.h"
 
 namespace tf::cli {

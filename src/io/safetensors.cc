@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 
 namespace tf {
 

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "io/safetensors.h"
 
 namespace fs = std::filesystem;

@@ -14,7 +14,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tf {

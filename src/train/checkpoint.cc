@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "io/safetensors.h"
 #include "model/model_dir.h"
 

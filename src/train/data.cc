@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "io/file.h"
+#include "core/file.h"
 
 namespace fs = std::filesystem;
 

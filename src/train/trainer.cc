@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "model/model_dir.h"
 #include "train/checkpoint.h"
 

@@ -1,0 +1,112 @@
+"""tformer against PyTorch, side by side in one run: training, prefill and decode tokens/s, peak
+memory of each run, the machine's peak FLOP/s and bandwidth. Measurements alternate between the
+engines and each ratio is taken pair by pair; the table shows medians.
+Usage: /usr/bin/python3 bench/run.py [--quick] [--pairs N] [--out bench/results.json]"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TF = os.path.join(ROOT, "build", "bench_tformer")
+PY = "/usr/bin/python3"
+TORCH = os.path.join(ROOT, "bench", "torch_bench.py")
+BLIS = "/usr/lib/x86_64-linux-gnu/blis-openmp"  # PyTorch at its best here (issue #6)
+
+PRESET_N = {"tiny": (4, 128, 256), "small": (6, 384, 256), "gpt2": (12, 768, 50257)}
+
+
+def measure(cmd, env=None):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(w, 1)
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.close(r)
+        os.execvpe(cmd[0], cmd, env or os.environ)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    _, status, ru = os.wait4(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with status {status}")
+    return json.loads(data.decode().strip().splitlines()[-1]), ru.ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="skip the gpt2 training and 1024-token decode rows")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
+    a = ap.parse_args()
+    th = str(a.threads)
+    env_tf = dict(os.environ, OMP_NUM_THREADS=th)
+    env_pt = dict(os.environ, OMP_NUM_THREADS=th)
+    if os.path.isdir(BLIS):
+        env_pt["LD_LIBRARY_PATH"] = BLIS + ":" + env_pt.get("LD_LIBRARY_PATH", "")
+    rows = [
+        ("train tiny (B16 x T128)", ["train", "--preset", "tiny", "--batch", "16", "--seq", "128", "--reps", "3"], ("tiny", 128)),
+        ("train small (B8 x T256)", ["train", "--preset", "small", "--batch", "8", "--seq", "256", "--reps", "2"], ("small", 256)),
+        ("train gpt2 (B4 x T256)", ["train", "--preset", "gpt2", "--batch", "4", "--seq", "256", "--reps", "1"], ("gpt2", 256)),
+        ("prefill gpt2, 128 tokens", ["prefill", "--preset", "gpt2", "--seq", "128", "--reps", "3"], None),
+        ("prefill gpt2, 512 tokens", ["prefill", "--preset", "gpt2", "--seq", "512", "--reps", "3"], None),
+        ("decode small, 128 new, KV cache", ["decode", "--preset", "small", "--prompt", "16", "--new", "128", "--reps", "3"], None),
+        ("decode small, 128 new, no cache", ["decode", "--preset", "small", "--prompt", "16", "--new", "128", "--reps", "1", "--no-cache"], None),
+        ("decode gpt2, 128 new, KV cache", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "2"], None),
+        ("decode gpt2, 128 new, no cache", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "1", "--no-cache"], None),
+        ("decode gpt2, 1023 new, KV cache", ["decode", "--preset", "gpt2", "--prompt", "1", "--new", "1023", "--reps", "1"], None),
+        ("beam-4 gpt2, 128 new, KV cache", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "1", "--beams", "4"], None),
+    ]
+    if a.quick:
+        rows = [r for r in rows if "train gpt2" not in r[0] and "1023" not in r[0]]
+    peak, _ = measure([TF, "peak", "--threads", th], env_tf)
+    bw, _ = measure([TF, "bandwidth", "--threads", th], env_tf)
+    results = []
+    for name, args, mfu in rows:
+        pairs = a.pairs if "gpt2" not in name or "prefill" in name else 1
+        tf_r, pt_r, ratios, tf_mem, pt_mem = [], [], [], [], []
+        for _ in range(pairs):
+            t, tm = measure([TF] + args + ["--threads", th], env_tf)
+            p, pm = measure([PY, TORCH] + args + ["--threads", th], env_pt)
+            tf_r.append(t["tokens_per_second"])
+            pt_r.append(p["tokens_per_second"])
+            ratios.append(t["tokens_per_second"] / p["tokens_per_second"])
+            tf_mem.append(tm)
+            pt_mem.append(pm)
+            print(f"  {name}: tformer {t['tokens_per_second']:.1f} tok/s, pytorch {p['tokens_per_second']:.1f}", file=sys.stderr)
+        row = {"name": name, "tformer": statistics.median(tf_r), "pytorch": statistics.median(pt_r),
+               "ratio": statistics.median(ratios), "tformer_rss_mb": max(tf_mem), "pytorch_rss_mb": max(pt_mem),
+               "pairs": pairs}
+        if mfu:
+            L, C, V = PRESET_N[mfu[0]]
+            n = t["parameters"]
+            flops_token = 6 * n + 12 * L * C * mfu[1]
+            row["mfu_tformer"] = row["tformer"] * flops_token / peak["flops"]
+            row["mfu_pytorch"] = row["pytorch"] * flops_token / peak["flops"]
+        results.append(row)
+    doc = {"date": datetime.date.today().isoformat(), "threads": a.threads, "peak_flops": peak["flops"],
+           "bandwidth_bytes_per_s": bw["bytes_per_second"], "rows": results}
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=2)
+    print(f"Machine: fp32 FMA peak {peak['flops'] / 1e9:.1f} GFLOP/s, triad bandwidth {bw['bytes_per_second'] / 1e9:.1f} GB/s, "
+          f"{a.threads} threads, {doc['date']}.\n")
+    print("| measurement | tformer tok/s | PyTorch tok/s | tformer / PyTorch | MFU tformer / PyTorch | peak RSS tformer / PyTorch (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        mfu = f"{100 * r['mfu_tformer']:.0f}% / {100 * r['mfu_pytorch']:.0f}%" if "mfu_tformer" in r else ""
+        print(f"| {r['name']} | {r['tformer']:.1f} | {r['pytorch']:.1f} | {r['ratio']:.2f}x | {mfu} | "
+              f"{r['tformer_rss_mb']:.0f} / {r['pytorch_rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
