@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 namespace tf::cli {
@@ -76,7 +77,8 @@ void add_train(CLI::App& app) {
     std::signal(SIGTERM, on_signal);
     const bool tty = stdout_is_terminal();
     const auto& opt = trainer.options();
-    std::printf("training %zu parameters on %s: %ld steps of %d x %d tokens%s, from step %ld\n",
+    const bool root = Dist::get().is_root();  // rank 0 alone prints under mpirun
+    if (root) std::printf("training %zu parameters on %s: %ld steps of %d x %d tokens%s, from step %ld\n",
                 trainer.model().params().size(), opt.data.c_str(), opt.steps, opt.batch, opt.seq,
                 opt.accum > 1 ? (" x " + std::to_string(opt.accum)).c_str() : "", trainer.start_step());
     std::fflush(stdout);
@@ -97,6 +99,11 @@ void add_train(CLI::App& app) {
           std::fflush(stdout);
         },
         &g_stop);
+    if (!root) return;
+    if (Dist::get().size() > 1)
+      std::printf("data-parallel over %d ranks: %.3fs in gradient all-reduces (%.1f ms a step)\n", Dist::get().size(),
+                  Dist::get().allreduce_seconds,
+                  1e3 * Dist::get().allreduce_seconds / double(std::max(1L, done - trainer.start_step())));
     if (done < opt.steps)
       std::printf("\ninterrupted: checkpoint at step %ld saved in %s; continue with: tformer train --resume %s\n",
                   done, opt.out.c_str(), opt.out.c_str());

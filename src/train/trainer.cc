@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "model/model_dir.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 
 namespace fs = std::filesystem;
 
@@ -178,10 +179,19 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
       throw Error(state_dir + ": optimizer differs");
     load_checkpoint(state_dir, *model_, *optim_);
     start_step_ = state.step;
-    truncate_metrics(opt_.metrics, start_step_);
-  } else {
-    fs::create_directories(opt_.out);
-    if (fs::exists(opt_.metrics)) fs::remove(opt_.metrics);
+  }
+  Dist& dist = Dist::get();
+  if (opt_.batch % dist.size() != 0)
+    throw UsageError("--batch " + std::to_string(opt_.batch) + " does not split over " + std::to_string(dist.size()) +
+                     " ranks (each rank takes batch/ranks rows of every micro-batch)");
+  dist.barrier();  // every rank has checked the folder before rank 0 writes into it
+  if (dist.is_root()) {
+    if (resume) {
+      truncate_metrics(opt_.metrics, start_step_);
+    } else {
+      fs::create_directories(opt_.out);
+      if (fs::exists(opt_.metrics)) fs::remove(opt_.metrics);
+    }
   }
   inputs_.resize(size_t(opt_.batch) * opt_.seq);
   targets_.resize(inputs_.size());
@@ -190,14 +200,20 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
 double Trainer::train_step(long s, double* grad_norm) {
   Gpt& g = *model_;
   g.zero_grad();
+  Dist& dist = Dist::get();
   const int B = opt_.batch, T = opt_.seq;
-  double loss = 0;
+  // This rank's rows of each micro-batch; the gradient is of the global mean loss, so the sum
+  // over ranks (one all-reduce) is the gradient one process computes for the whole batch.
+  const int rows = B / dist.size();
+  const long first = long(dist.rank()) * rows;
+  double loss_sum = 0;
   for (int m = 0; m < opt_.accum; ++m) {
-    batcher_->fill((s * opt_.accum + m) * long(B), B, inputs_.data(), targets_.data());
-    loss += g.forward(inputs_.data(), targets_.data(), B, T);
+    batcher_->fill((s * opt_.accum + m) * long(B) + first, rows, inputs_.data(), targets_.data());
+    loss_sum += double(g.forward(inputs_.data(), targets_.data(), rows, T)) * rows;
     g.backward(1.0f / float(B * T * opt_.accum));
   }
-  loss /= opt_.accum;
+  dist.allreduce_sum(g.grads().data(), g.grads().size());
+  const double loss = dist.allreduce_sum(loss_sum) / (double(B) * opt_.accum);
   const double norm = clip_grad_norm(g.grads().data(), g.grads().size(), opt_.grad_clip);
   if (grad_norm) *grad_norm = norm;
   if (!std::isfinite(loss) || !std::isfinite(norm)) return loss + norm;  // the caller stops
@@ -217,16 +233,24 @@ double Trainer::val_loss() {
 }
 
 void Trainer::save(long step) {
-  TrainState st{step, options_to_json(opt_), token_fingerprint(tokens_), long(tokens_.size())};
-  save_checkpoint(opt_.out, *model_, *optim_, st, tokenizer_dir_);
+  Dist& dist = Dist::get();
+  if (dist.is_root()) {  // rank 0 alone writes; the state is the same on every rank
+    TrainState st{step, options_to_json(opt_), token_fingerprint(tokens_), long(tokens_.size())};
+    save_checkpoint(opt_.out, *model_, *optim_, st, tokenizer_dir_);
+  }
+  dist.barrier();
 }
 
 long Trainer::run(const std::function<void(const StepReport&)>& on_step,
                   const std::atomic<bool>* stop) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  std::ofstream metrics(opt_.metrics, std::ios::app);
-  if (!metrics) throw Error(opt_.metrics + ": cannot write the metrics file");
+  Dist& dist = Dist::get();
+  std::ofstream metrics;
+  if (dist.is_root()) {
+    metrics.open(opt_.metrics, std::ios::app);
+    if (!metrics) throw Error(opt_.metrics + ": cannot write the metrics file");
+  }
   long last_saved = start_step_;
   if (start_step_ == 0) {
     save(0);  // a run killed before its first save still resumes
@@ -254,14 +278,17 @@ long Trainer::run(const std::function<void(const StepReport&)>& on_step,
     nlohmann::json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
                         {"grad_norm", r.grad_norm}, {"tokens_per_second", r.tokens_per_second}};
     if (r.val_loss) j["val_loss"] = *r.val_loss;
-    metrics << j.dump() << "\n";
-    metrics.flush();
-    const bool stopping = stop && stop->load();
+    if (dist.is_root()) {
+      metrics << j.dump() << "\n";
+      metrics.flush();
+    }
+    // Ctrl-C reaches the ranks at different moments: they agree before anyone stops.
+    const bool stopping = dist.any(stop && stop->load());
     if (last || stopping || (opt_.save_every > 0 && r.step % opt_.save_every == 0)) {
       save(r.step);
       last_saved = r.step;
     }
-    if (on_step) on_step(r);
+    if (on_step && dist.is_root()) on_step(r);
     if (stopping) return r.step;
   }
   return opt_.steps;
