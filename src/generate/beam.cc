@@ -56,8 +56,8 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
     const float* l = model.prefill(cache, alive[0].seq, prompt);
     std::copy(l, l + V, logits.begin());
   } else {
-    model.forward(prompt.data(), nullptr, 1, P);
-    std::copy(model.logits() + size_t(P - 1) * V, model.logits() + size_t(P) * V, logits.begin());
+    const float* l = model.forward_last(prompt.data(), 1, P);
+    std::copy(l, l + V, logits.begin());
   }
   res.stats.positions_processed += P;
   res.stats.forward_passes = 1;
@@ -156,10 +156,8 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
         all_tokens.insert(all_tokens.end(), prompt.begin(), prompt.end());
         all_tokens.insert(all_tokens.end(), b.tokens.begin(), b.tokens.end());
       }
-      model.forward(all_tokens.data(), nullptr, M, T);
-      for (int m = 0; m < M; ++m)
-        std::copy(model.logits(m) + size_t(T - 1) * V, model.logits(m) + size_t(T) * V,
-                  logits.begin() + size_t(m) * V);
+      const float* l = model.forward_last(all_tokens.data(), M, T);
+      std::copy(l, l + size_t(M) * V, logits.begin());
       res.stats.positions_processed += long(M) * T;
     }
     res.stats.forward_passes += 1;

@@ -77,9 +77,8 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
     for (int i = 1; i < n; ++i) seqs[i].rows = seqs[0].rows;  // shared prefix: indices only
     for (auto& s : seqs) s.rows.reserve(P + o.max_new);
   } else {
-    model.forward(prompt.data(), nullptr, 1, P);
-    for (int i = 0; i < n; ++i)
-      std::copy(model.logits() + size_t(P - 1) * V, model.logits() + size_t(P) * V, logits.begin() + size_t(i) * V);
+    const float* l = model.forward_last(prompt.data(), 1, P);
+    for (int i = 0; i < n; ++i) std::copy(l, l + V, logits.begin() + size_t(i) * V);
   }
   res.stats.positions_processed += P;
   res.stats.forward_passes += 1;
@@ -148,10 +147,9 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
     } else {
       // The baseline: the whole context again, one full parallel pass per sequence.
       for (int i : alive) {
-        model.forward(context[i].data(), nullptr, 1, int(context[i].size()));
         const int T = int(context[i].size());
-        std::copy(model.logits() + size_t(T - 1) * V, model.logits() + size_t(T) * V,
-                  logits.begin() + size_t(i) * V);
+        const float* l = model.forward_last(context[i].data(), 1, T);
+        std::copy(l, l + V, logits.begin() + size_t(i) * V);
         res.stats.positions_processed += T;
       }
     }

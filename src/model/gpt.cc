@@ -48,7 +48,7 @@ void Gpt::ensure_acts(int B, int T) {
   a.targets.resize(N);
 }
 
-float Gpt::forward(const int* tokens, const int* targets, int B, int T) {
+float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, bool last_only) {
   if (T < 1 || B < 1) throw Error("empty input: a pass needs at least one token");
   if (T > cfg_.n_positions)
     throw Error("sequence of " + std::to_string(T) + " tokens is longer than n_positions " +
@@ -91,6 +91,15 @@ float Gpt::forward(const int* tokens, const int* targets, int B, int T) {
     matmul_forward(out, fchg, p.fcprojw, p.fcprojb, N, 4 * C, C);
     residual_add(out, mid, NC);
   }
+  if (last_only) {
+    for (int b = 0; b < B; ++b) {  // row b of lnf/logits: the last position of sequence b
+      layernorm_forward(a.lnf.data() + size_t(b) * C, nullptr, nullptr,
+                        a.resid.data() + L * NC + (size_t(b) * T + T - 1) * C, w.lnfw, w.lnfb, 1, C, eps);
+    }
+    matmul_forward(a.logits.data(), a.lnf.data(), w.lm_head, nullptr, B, C, V);
+    a.backward_ready = false;
+    return std::numeric_limits<float>::quiet_NaN();
+  }
   layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(),
                     a.resid.data() + L * NC, w.lnfw, w.lnfb, N, C, eps);
   matmul_forward(a.logits.data(), a.lnf.data(), w.lm_head, nullptr, N, C, V);
@@ -123,7 +132,7 @@ const float* Gpt::attention(int l, int b) const {
 const float* Gpt::prefill(KvCache& cache, KvSeq& seq, std::span<const int> prompt) {
   if (!seq.rows.empty()) throw Error("prefill needs an empty sequence");
   const int T = int(prompt.size());
-  forward(prompt.data(), nullptr, 1, T);
+  forward_impl(prompt.data(), nullptr, 1, T, /*last_only=*/true);
   const int C = cfg_.n_embd;
   for (int t = 0; t < T; ++t) seq.rows.push_back(cache.alloc_row());
   for (int l = 0; l < cfg_.n_layer; ++l)
@@ -132,7 +141,7 @@ const float* Gpt::prefill(KvCache& cache, KvSeq& seq, std::span<const int> promp
       std::memcpy(cache.k(l, seq.rows[t]), qkv + C, sizeof(float) * C);
       std::memcpy(cache.v(l, seq.rows[t]), qkv + 2 * C, sizeof(float) * C);
     }
-  return logits() + size_t(T - 1) * cfg_.vocab_size;
+  return acts_.logits.data();  // last_only: row 0 is the last position's
 }
 
 void Gpt::ensure_step(int M) {

@@ -59,10 +59,19 @@ class Gpt {
   // ---- parallel pass
   // tokens, targets (B,T); targets may be null. Returns the mean loss over the B·T positions
   // when targets are given, else NaN. Logits, hidden states and attention stay in acts().
-  float forward(const int* tokens, const int* targets, int B, int T);
+  float forward(const int* tokens, const int* targets, int B, int T) {
+    return forward_impl(tokens, targets, B, T, false);
+  }
   // After forward() with targets: grads += d(loss · dloss_scale)/dθ, where loss is the sum of
   // the per-position losses (so dloss_scale = 1/(B·T) gives the mean's gradient).
   void backward(float dloss_scale);
+  // The parallel pass that only needs the next token: logits (B, V) of the last position of
+  // each sequence (valid until the next call); hidden() and attention() stay valid,
+  // final_hidden() and logits() do not.
+  const float* forward_last(const int* tokens, int B, int T) {
+    forward_impl(tokens, nullptr, B, T, true);
+    return acts_.logits.data();
+  }
   void zero_grad();
   const Activations& acts() const { return acts_; }
   // Views into acts() of the last forward: (T,C) rows of sequence b.
@@ -72,8 +81,8 @@ class Gpt {
   const float* attention(int l, int b = 0) const;  // (NH, T, T)
 
   // ---- incremental mode
-  // Runs the parallel pass over the prompt (B = 1), appends its K/V rows to seq, and returns
-  // the logits of the last position (V floats, valid until the next call).
+  // Runs the parallel pass over the prompt (B = 1, as forward_last), appends its K/V rows to
+  // seq, and returns the logits of the last position (V floats, valid until the next call).
   const float* prefill(KvCache& cache, KvSeq& seq, std::span<const int> prompt);
   // One new token for each of M sequences, as one batched step: logits (M, V) written to out.
   void step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens, float* out);
@@ -82,6 +91,10 @@ class Gpt {
   const float* step_final(int m) const;
 
  private:
+  // last_only: the final LayerNorm and the LM head run on the last position of each sequence
+  // only (prefill needs just the next token's logits: at GPT-2's V = 50257 the full [T,V] head
+  // costs half as much again as the whole body).
+  float forward_impl(const int* tokens, const int* targets, int B, int T, bool last_only);
   void ensure_acts(int B, int T);
   void ensure_step(int M);
   void check_tokens(const int* tokens, size_t n) const;
