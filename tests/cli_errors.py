@@ -110,6 +110,16 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(tr + ["--data", text, "--out", os.path.join(tmp, "o5"), "--lr-schedule", "linear"], 2, "--lr-schedule",
            "bad schedule")
 
+    nan = os.path.join(tmp, "nan")
+    expect(tr + ["--data", text, "--out", nan, "--optimizer", "sgd", "--lr", "1e30", "--grad-clip", "0",
+                 "--save-every", "0"], 1, "not finite; stopping", "a NaN/Inf loss or weight stops the run")
+    checks += 1
+    r = subprocess.run([TF, "eval", "--model", nan, "--tokens", "1,2"], capture_output=True, text=True)
+    state = json.load(open(os.path.join(nan, "tformer_state", "state.json")))
+    ok = r.returncode == 0 and "nan" not in r.stdout.lower() and state["step"] == 0
+    failures += not ok
+    print(("ok   " if ok else "FAIL ") + f"the last good checkpoint (step {state['step']}) stays loadable")
+
     # Generation.
     gen = ["generate", "--model", good, "--tokens", "1,2", "--max-new", "4"]
     expect(gen + ["--strategy", "sample", "--temperature", "-1"], 2, "--temperature", "temperature < 0")

@@ -80,10 +80,11 @@ async function run() {
   $("status").className = "status";
   $("status").textContent = "training the toy in training mode…";
   try {
-    const explainParams = { ...p, strategy: p.strategy === "beam" ? "greedy" : p.strategy };
+    const model = $("use-model").checked;  // the served model instead of the toy
+    const explainParams = { ...p, model, strategy: p.strategy === "beam" ? "greedy" : p.strategy };
     const data = await post("/api/explain", explainParams);
     const beam = p.strategy === "beam"
-      ? await post("/api/generate", { ...p, max_new: p.new, beams: +$("beams").value, length_penalty: +$("length_penalty").value, num_return: Math.min(3, +$("beams").value) })
+      ? await post("/api/generate", { ...p, model, max_new: p.new, beams: +$("beams").value, length_penalty: +$("length_penalty").value, num_return: Math.min(3, +$("beams").value) })
       : null;
     if (mine !== runSeq) return;
     state.data = data;
@@ -92,7 +93,7 @@ async function run() {
     renderTraining();
     renderInference();
     renderCompare();
-    $("status").textContent = `trained ${state.data.training.steps} steps; ${state.data.check.ok ? "h_t check passed" : "h_t check FAILED"}`;
+    $("status").textContent = `${state.data.kind === "toy" ? `trained ${state.data.training.steps} steps` : "loaded model"}; ${state.data.check.ok ? "h_t check passed" : "h_t check FAILED"}`;
     document.body.dataset.ready = "1";
     document.body.dataset.runs = String(mine);
   } catch (e) {
@@ -125,9 +126,18 @@ function renderTraining() {
   };
   sel.onchange = drawAtt;
   drawAtt();
-  $("hidden").innerHTML = heat(tr.hidden, tr.tokens.map((t, i) => `h${i + 1}`), tr.hidden[0].map((_, i) => `d${i + 1}`), { id: "hidden-table" });
-  const vocab = d.vocab || tr.logit_grad[0].map((_, i) => i);
-  $("logit-grad").innerHTML = heat(tr.logit_grad, tr.per_position.map((q) => `${q.position}→${q.target}`), vocab, { diverging: true, sci: true, id: "grad-table" });
+  const dims = Math.min(16, tr.hidden[0].length);  // a real model's d does not fit: the first 16
+  $("hidden").innerHTML = heat(tr.hidden.map((r) => r.slice(0, dims)), tr.tokens.map((t, i) => `h${i + 1}`),
+    tr.hidden[0].slice(0, dims).map((_, i) => `d${i + 1}`), { id: "hidden-table" }) +
+    (dims < tr.hidden[0].length ? `<p class="hint">first ${dims} of ${tr.hidden[0].length} dimensions</p>` : "");
+  const V = tr.logit_grad.length ? tr.logit_grad[0].length : 0;
+  if (V <= 64) {
+    const vocab = d.vocab || tr.logit_grad[0].map((_, i) => i);
+    $("logit-grad").innerHTML = heat(tr.logit_grad, tr.per_position.map((q) => `${q.position}→${q.target}`), vocab, { diverging: true, sci: true, id: "grad-table" });
+  } else {  // too wide to draw: the target column of every row
+    $("logit-grad").innerHTML = '<table class="plain"><tr><th>position → target</th><th>p − 1 at the target</th></tr>' +
+      tr.per_position.map((q, i) => `<tr><td>${q.position} → ${esc(q.target)}</td><td>${fmt(tr.logit_grad[i][tr.ids[i + 1]], 4)}</td></tr>`).join("") + "</table>";
+  }
 }
 
 // ---- inference view
@@ -252,6 +262,7 @@ $("train-anim").onclick = () => {
 };
 fetch("/api/info").then((r) => r.json()).then((m) => {
   $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${m.n_head} head(s), d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence`;
+  if (m.model !== "toy") $("use-model-label").hidden = false;
 });
 setStrategyClass();
 run();

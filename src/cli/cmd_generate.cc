@@ -80,18 +80,21 @@ void add_generate(CLI::App& app) {
     if (o->json) {
       nlohmann::json seqs = nlohmann::json::array();
       for (auto& q : r.sequences) {
-        nlohmann::json j = {{"tokens", q.tokens}, {"logprobs", q.logprobs}, {"score", q.score},
-                            {"finish_reason", q.finish_reason}};
+        nlohmann::json j = {{"tokens", q.tokens}, {"logprob", q.logprob}, {"token_logprobs", q.logprobs},
+                            {"score", q.score}, {"finish_reason", q.finish_reason}};
         if (m.tokenizer) j["text"] = q.text;  // invalid UTF-8 is replaced when dumped
         seqs.push_back(j);
       }
+      const double secs = s.prefill_s + s.decode_s;
       nlohmann::json out = {{"prompt_tokens", ids},
                             {"sequences", seqs},
-                            {"stats", {{"prompt_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
+                            {"stats", {{"prefill_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
                                        {"positions_processed", s.positions_processed},
-                                       {"forward_passes", s.forward_passes}, {"prefill_s", s.prefill_s},
-                                       {"decode_s", s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes},
-                                       {"kv_cache", g.kv_cache}}}};
+                                       {"forward_passes", s.forward_passes}, {"flops", s.flops},
+                                       {"kv_cache_bytes", s.kv_cache_bytes}, {"kv_cache", g.kv_cache},
+                                       {"seconds", secs}, {"prefill_seconds", s.prefill_s},
+                                       {"decode_seconds", s.decode_s},
+                                       {"tokens_per_second", secs > 0 ? s.new_tokens / secs : 0.0}}}};
       std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }

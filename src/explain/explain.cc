@@ -247,11 +247,6 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
 
 }  // namespace
 
-double flops_per_position(const Config& c, long t) {
-  const double C = c.n_embd;
-  return 2.0 * (c.n_layer * 12.0 * C * C + double(c.vocab_size) * C) + c.n_layer * 4.0 * double(t) * C;
-}
-
 WordTokenizer::WordTokenizer(std::vector<std::string> vocab) : vocab_(std::move(vocab)) {
   for (const auto& w : vocab_) bytes_.push_back(" " + w);
 }

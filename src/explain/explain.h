@@ -56,8 +56,4 @@ nlohmann::json explain_toy(const ToyOptions& o);
 nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
                              const GenerateOptions& gen);
 
-// FLOPs of processing one position at context length t (t positions attended): 2 per
-// multiply-add of every weight matrix, plus QKᵀ and PV (2·t·C each per layer).
-double flops_per_position(const Config& c, long t);
-
 }  // namespace tf

@@ -15,7 +15,8 @@ namespace {
 struct Beam {
   std::vector<int> tokens;  // generated so far
   std::vector<float> logprobs;
-  double cum = 0;           // cumulative log-prob
+  double cum = 0;           // cumulative log-prob (of the processed distribution)
+  double raw = 0;           // cumulative log-prob under the raw logits
   KvSeq seq;
   int node = 0;             // in the beam tree
 };
@@ -49,6 +50,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   std::vector<Beam> alive(1);
   std::vector<float> logits(size_t(K) * V), logp(V);
   std::vector<int> counts, context;
+  std::vector<float> raw(V);
   context.reserve(P + o.max_new);
 
   auto t0 = Clock::now();
@@ -61,13 +63,14 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   }
   res.stats.positions_processed += P;
   res.stats.forward_passes = 1;
+  for (long t = 1; t <= P; ++t) res.stats.flops += flops_per_position(c, t);
   res.stats.prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
   t0 = Clock::now();
 
   struct Cand {
     double cum;
     int beam, token;
-    float lp;
+    float lp, raw_lp;
   };
   std::vector<Cand> cands;
   std::vector<Finished> pool;
@@ -81,11 +84,13 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       std::span<float> ls(logits.data() + size_t(b) * V, V);
       context.assign(prompt.begin(), prompt.end());
       context.insert(context.end(), alive[b].tokens.begin(), alive[b].tokens.end());
+      raw.assign(ls.begin(), ls.end());  // the model's own distribution, for logprob
+      log_softmax(raw, raw);
       apply_penalties(ls, context, o.proc, counts);
       if (o.eos >= 0 && k < o.min_new) ls[o.eos] = -INFINITY;
       log_softmax(ls, logp);
       for (int v = 0; v < V; ++v)
-        if (std::isfinite(logp[v])) cands.push_back({alive[b].cum + logp[v], b, v, logp[v]});
+        if (std::isfinite(logp[v])) cands.push_back({alive[b].cum + logp[v], b, v, logp[v], raw[v]});
     }
     const size_t top = std::min(cands.size(), size_t(2 * K));
     std::partial_sort(cands.begin(), cands.begin() + top, cands.end(), [](const Cand& a, const Cand& b) {
@@ -111,6 +116,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
         f.out.tokens = std::move(toks);
         f.out.logprobs = parent.logprobs;
         f.out.logprobs.push_back(cd.lp);
+        f.out.logprob = parent.raw + cd.raw_lp;
         f.out.finish_reason = reason;
         f.score = f.out.score = length_normalised(cd.cum, f.out.tokens.size(), o.length_penalty);
         pool_add(pool, std::move(f), K);
@@ -121,6 +127,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       nb.logprobs = parent.logprobs;
       nb.logprobs.push_back(cd.lp);
       nb.cum = cd.cum;
+      nb.raw = parent.raw + cd.raw_lp;
       nb.node = o.trace_beams ? res.beam_tree.back().id : 0;
       nb.seq.rows.reserve(P + o.max_new);
       nb.seq.rows = parent.seq.rows;  // shared rows: indices only
@@ -149,6 +156,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       for (auto& b : alive) seqs.push_back(&b.seq);
       model.step(cache, seqs, batch_tokens, logits.data());
       res.stats.positions_processed += M;
+      res.stats.flops += M * flops_per_position(c, P + k + 1);
     } else {
       const int T = P + k + 1;
       all_tokens.clear();
@@ -159,6 +167,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       const float* l = model.forward_last(all_tokens.data(), M, T);
       std::copy(l, l + size_t(M) * V, logits.begin());
       res.stats.positions_processed += long(M) * T;
+      for (long t = 1; t <= T; ++t) res.stats.flops += M * flops_per_position(c, t);
     }
     res.stats.forward_passes += 1;
   }
@@ -168,6 +177,7 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
     f.out.tokens = b.tokens;
     f.out.logprobs = b.logprobs;
     f.out.finish_reason = "length";
+    f.out.logprob = b.raw;
     f.score = f.out.score = length_normalised(b.cum, b.tokens.size(), o.length_penalty);
     pool_add(pool, std::move(f), K);
   }

@@ -224,3 +224,89 @@ TEST(Generate, BadOptionsAreUsageErrors) {
 
 }  // namespace
 }  // namespace tf
+
+namespace tf {
+namespace {
+
+// Σ log-softmax(raw logits) of the continuation, recomputed by one teacher-forced pass.
+double teacher_forced_logprob(Gpt& g, const std::vector<int>& prompt, const std::vector<int>& cont) {
+  std::vector<int> seq = prompt;
+  seq.insert(seq.end(), cont.begin(), cont.end());
+  const int V = g.config().vocab_size, T = int(seq.size());
+  g.forward(seq.data(), nullptr, 1, T);
+  std::vector<float> lp(V);
+  double sum = 0;
+  for (size_t k = 0; k < cont.size(); ++k) {
+    log_softmax(std::span<const float>(g.logits() + (prompt.size() - 1 + k) * V, V), lp);
+    sum += lp[cont[k]];
+  }
+  return sum;
+}
+
+TEST(ModesCheckEachOther, LogprobEqualsTheTeacherForcedPass) {
+  Gpt g = random_model(21, 17);
+  std::vector<int> prompt = {3, 1, 4};
+  for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
+    GenerateOptions o{.strategy = s, .max_new = 10, .eos = 2, .seed = 3, .beams = 3,
+                      .num_return = s == Strategy::kGreedy ? 1 : 3};
+    o.proc.temperature = 0.8f;
+    o.proc.top_k = 6;
+    o.proc.repetition_penalty = 1.3f;
+    const auto r = generate(g, nullptr, prompt, o);
+    for (const auto& q : r.sequences) {
+      const double want = teacher_forced_logprob(g, prompt, q.tokens);
+      EXPECT_NEAR(q.logprob, want, 1e-4) << int(s);
+    }
+    // positions: with the cache, the prompt plus each fed-back token.
+    if (s == Strategy::kGreedy && r.sequences[0].tokens.size() == 10u)
+      EXPECT_EQ(r.stats.positions_processed, 3 + 10 - 1);
+  }
+}
+
+TEST(ModesCheckEachOther, BeamOfOneAndTopKOneAreGreedy) {
+  Gpt g = random_model(22, 13);
+  std::vector<int> prompt = {5, 2};
+  const auto greedy = generate(g, nullptr, prompt, {.strategy = Strategy::kGreedy, .max_new = 12});
+  const auto beam1 = generate(g, nullptr, prompt, {.strategy = Strategy::kBeam, .max_new = 12, .beams = 1});
+  GenerateOptions topk1{.strategy = Strategy::kSample, .max_new = 12, .seed = 9};
+  topk1.proc.top_k = 1;
+  const auto sampled = generate(g, nullptr, prompt, topk1);
+  EXPECT_EQ(beam1.sequences[0].tokens, greedy.sequences[0].tokens);
+  EXPECT_EQ(sampled.sequences[0].tokens, greedy.sequences[0].tokens);
+}
+
+// Chi-square critical value at p = 0.001 (Wilson-Hilferty).
+double chi2_critical(int df) {
+  const double z = 3.0902, a = 2.0 / (9.0 * df);
+  return df * std::pow(1 - a + z * std::sqrt(a), 3);
+}
+
+TEST(ModesCheckEachOther, FirstTokenFrequenciesPassChiSquare) {
+  Gpt g = random_model(23, 8);
+  std::vector<int> prompt = {1, 6};
+  std::vector<ProcessorOptions> settings = {
+      {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 4}, {.temperature = 1.3f, .top_p = 0.8f},
+      {.temperature = 1.0f, .min_p = 0.2f}};
+  const float* l = g.forward_last(prompt.data(), 1, 2);
+  const std::vector<float> logits(l, l + 8);
+  for (const auto& proc : settings) {
+    GenerateOptions o{.strategy = Strategy::kSample, .max_new = 1, .seed = 100, .num_return = 10000, .proc = proc};
+    const auto r = generate(g, nullptr, prompt, o);
+    std::map<int, int> hits;
+    for (const auto& q : r.sequences) ++hits[q.tokens[0]];
+    const auto dist = sampling_distribution(logits, proc);
+    double chi2 = 0;
+    for (const auto& c : dist) {
+      const double e = 10000.0 * c.prob;
+      chi2 += (hits[c.token] - e) * (hits[c.token] - e) / e;
+    }
+    int outside = 0;
+    for (auto& [tok, n] : hits)
+      if (std::none_of(dist.begin(), dist.end(), [&](const Candidate& c) { return c.token == tok; })) outside += n;
+    EXPECT_EQ(outside, 0);
+    if (dist.size() > 1) EXPECT_LT(chi2, chi2_critical(int(dist.size()) - 1)) << "T " << proc.temperature;
+  }
+}
+
+}  // namespace
+}  // namespace tf

@@ -65,7 +65,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
   std::vector<KvSeq> seqs(n);
   std::vector<std::vector<int>> context(n, std::vector<int>(prompt.begin(), prompt.end()));
   for (auto& ctx : context) ctx.reserve(P + o.max_new);
-  std::vector<float> logits(size_t(n) * V), logp(V);
+  std::vector<float> logits(size_t(n) * V), logp(V), raw(V);
   std::vector<int> counts;
   std::vector<int> alive(n);
   for (int i = 0; i < n; ++i) alive[i] = i;
@@ -82,6 +82,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
   }
   res.stats.positions_processed += P;
   res.stats.forward_passes += 1;
+  for (long t = 1; t <= P; ++t) res.stats.flops += flops_per_position(c, t);
   res.stats.prefill_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
 
@@ -95,6 +96,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
       float* l = logits.data() + size_t(i) * V;
       std::span<float> ls(l, V);
       GeneratedSequence& g = res.sequences[i];
+      std::copy(l, l + V, raw.begin());  // the model's own distribution, for g.logprob
       apply_penalties(ls, context[i], o.proc, counts);
       if (o.eos >= 0 && int(g.tokens.size()) < o.min_new) l[o.eos] = -INFINITY;
       // The log-prob reported is of the processed distribution the token was chosen from.
@@ -113,6 +115,8 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
       g.tokens.push_back(tok_id);
       g.logprobs.push_back(lp);
       g.score += lp;
+      log_softmax(raw, logp);
+      g.logprob += logp[tok_id];
       context[i].push_back(tok_id);
       bool done = false;
       if (tok_id == o.eos && int(g.tokens.size()) > o.min_new) {
@@ -144,6 +148,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
           std::copy(logits.begin() + size_t(j) * V, logits.begin() + size_t(j + 1) * V,
                     logits.begin() + size_t(alive[j]) * V);
       res.stats.positions_processed += long(alive.size());
+      for (int i : alive) res.stats.flops += flops_per_position(c, long(context[i].size()));
     } else {
       // The baseline: the whole context again, one full parallel pass per sequence.
       for (int i : alive) {
@@ -151,6 +156,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
         const float* l = model.forward_last(context[i].data(), 1, T);
         std::copy(l, l + V, logits.begin() + size_t(i) * V);
         res.stats.positions_processed += T;
+        for (long t = 1; t <= T; ++t) res.stats.flops += flops_per_position(c, t);
       }
     }
     res.stats.forward_passes += 1;

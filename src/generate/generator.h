@@ -43,7 +43,8 @@ struct BeamNode {
 struct GeneratedSequence {
   std::vector<int> tokens;    // generated tokens (the EOS included when it ended one)
   std::vector<float> logprobs;  // per generated token, of the processed distribution
-  double score = 0;           // beam: cumulative log-prob / length^length_penalty; else Σ logprob
+  double logprob = 0;         // Σ over generated tokens of the log-softmax of the raw logits
+  double score = 0;           // beam: cumulative log-prob / length^length_penalty; else Σ logprobs
   std::string finish_reason;  // "eos" | "stop" | "length"
   std::string text;           // decoded, cut before a stop string (empty without tokenizer)
 };
@@ -52,6 +53,7 @@ struct GenerateStats {
   int prompt_tokens = 0, new_tokens = 0;
   long positions_processed = 0;  // token positions run through the model
   long forward_passes = 0;       // prefill/full passes plus cached steps
+  double flops = 0;              // of the positions processed (flops_per_position)
   double prefill_s = 0, decode_s = 0;
   size_t kv_cache_bytes = 0;
 };

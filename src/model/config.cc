@@ -20,6 +20,11 @@ int get_int(const nlohmann::json& j, const char* key, const std::string& label, 
 
 }  // namespace
 
+double flops_per_position(const Config& c, long t) {
+  const double C = c.n_embd;
+  return 2.0 * (c.n_layer * 12.0 * C * C + double(c.vocab_size) * C) + c.n_layer * 4.0 * double(t) * C;
+}
+
 Config config_from_json(const nlohmann::json& j, const std::string& label) {
   if (!j.is_object()) throw Error(label + ": expected a JSON object");
   Config c;

@@ -20,6 +20,11 @@ struct Config {
   int head_size() const { return n_embd / n_head; }  // HS
 };
 
+// FLOPs of processing one position that attends to t positions: 2 per multiply-add of every
+// weight matrix (qkv 3C², projection C², MLP 8C² per layer, the LM head V·C) plus QKᵀ and PV,
+// 2·t·C each per layer.
+double flops_per_position(const Config& c, long t);
+
 // Validates every field; label names the file in messages.
 Config config_from_json(const nlohmann::json& j, const std::string& label);
 nlohmann::json config_to_json(const Config& c);

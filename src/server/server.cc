@@ -104,8 +104,8 @@ json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
     json words = json::array();
     if (tok)
       for (int id : q.tokens) words.push_back(tok->token_bytes(id));
-    seqs.push_back({{"tokens", q.tokens}, {"pieces", words}, {"text", q.text}, {"logprobs", q.logprobs},
-                    {"score", q.score}, {"finish_reason", q.finish_reason}});
+    seqs.push_back({{"tokens", q.tokens}, {"pieces", words}, {"text", q.text}, {"logprob", q.logprob},
+                    {"token_logprobs", q.logprobs}, {"score", q.score}, {"finish_reason", q.finish_reason}});
   }
   const auto& s = r.stats;
   json tree = json::array();
@@ -115,9 +115,9 @@ json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
                     {"cum_logprob", n.cum_logprob}, {"score", n.score}, {"finished", n.finished}});
   return {{"sequences", seqs},
           {"beam_tree", tree},
-          {"stats", {{"prompt_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
+          {"stats", {{"prefill_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
                      {"positions_processed", s.positions_processed}, {"forward_passes", s.forward_passes},
-                     {"prefill_s", s.prefill_s}, {"decode_s", s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes}}}};
+                     {"flops", s.flops}, {"seconds", s.prefill_s + s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes}}}};
 }
 
 struct Served {

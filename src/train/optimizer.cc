@@ -18,7 +18,11 @@ double lr_at(long s, double lr, double min_lr, long warmup, long steps, Schedule
 double global_norm(const float* g, size_t n) {
   constexpr size_t kBlock = 1 << 16;
   const size_t nb = (n + kBlock - 1) / kBlock;
-  std::vector<double> partial(nb);
+  // Reused across calls (no allocation per step); the reference makes the calling thread's
+  // buffer the one the OpenMP team writes into.
+  thread_local std::vector<double> partial_buffer;
+  std::vector<double>& partial = partial_buffer;
+  partial.assign(nb, 0.0);
 #pragma omp parallel for schedule(static)
   for (size_t b = 0; b < nb; ++b) {
     double s = 0;

@@ -285,6 +285,11 @@ long Trainer::run(const std::function<void(const StepReport&)>& on_step,
     // Ctrl-C reaches the ranks at different moments: they agree before anyone stops.
     const bool stopping = dist.any(stop && stop->load());
     if (last || stopping || (opt_.save_every > 0 && r.step % opt_.save_every == 0)) {
+      // A finite loss can still leave non-finite weights (a huge step): never save those.
+      for (float w : model_->params())
+        if (!std::isfinite(w))
+          throw Error("step " + std::to_string(r.step) + ": the weights are not finite; stopping. The last good "
+                      "checkpoint (step " + std::to_string(last_saved) + ") in " + opt_.out + " is kept");
       save(r.step);
       last_saved = r.step;
     }

@@ -108,6 +108,30 @@ const post = async (url, body) => (await fetch(url, { method: "POST", headers: {
     await rerun(page);
     check((await page.textContent("#status")).includes("dog"), "a word outside the vocabulary shows the API's error");
     check(errors.length === 0, "no script errors: " + errors.join("; "));
+
+    // A served model directory: the page walks through it on request.
+    const dir = fs.mkdtempSync(require("os").tmpdir() + "/tformer-page-");
+    require("child_process").execFileSync(process.env.TFORMER || "build/tformer", ["init", "--preset", "tiny", "--out", dir + "/m"]);
+    const msrv = await startServer(["--model", dir + "/m"]);
+    try {
+      const p2 = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      await p2.goto(msrv.url + "/");
+      await p2.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+      await p2.waitForSelector("#use-model-label:not([hidden])");
+      await p2.check("#use-model");
+      await p2.fill("#prompt", "And God said");
+      await rerun(p2);
+      const mapi = await post(msrv.url + "/api/explain", { ...defaults, model: true, prompt: "And God said" });
+      check((await p2.textContent("#status")).startsWith("loaded model"), "the loaded model's walkthrough runs in the page");
+      check((await p2.textContent("#train-loss")) === mapi.training.loss.toFixed(4), "its loss on screen = API");
+      await p2.click("#tab-inference");
+      for (let k = 0; k < 3; ++k) await p2.click("#step");
+      check((await p2.textContent("#check-max")).startsWith(mapi.check.max_abs_diff.toExponential(2)), "its h_t check on screen = API");
+      await p2.screenshot({ path: `${shots}/loaded-model.png`, fullPage: true });
+    } finally {
+      msrv.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     await browser.close();
     srv.stop();
