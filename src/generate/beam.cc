@@ -47,7 +47,16 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   GenerateResult res;
   res.stats.prompt_tokens = P;
   KvCache cache(c, o.kv_cache ? P + K * o.max_new : 1);
-  std::vector<Beam> alive(1);
+  // Two fixed sets of K beam slots, alive and next, swapped after each step; every slot's lists
+  // are reserved for the whole run, so the per-step bookkeeping allocates nothing.
+  std::vector<Beam> alive(K), next(K);
+  for (auto* set : {&alive, &next})
+    for (auto& b : *set) {
+      b.tokens.reserve(o.max_new);
+      b.logprobs.reserve(o.max_new);
+      b.seq.rows.reserve(P + o.max_new);
+    }
+  int n_alive = 1;
   std::vector<float> logits(size_t(K) * V), logp(V);
   std::vector<int> counts, context;
   std::vector<float> raw(V);
@@ -74,13 +83,18 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   };
   std::vector<Cand> cands;
   std::vector<Finished> pool;
-  std::vector<int> batch_tokens;
+  std::vector<int> batch_tokens, scratch_tokens;
+  std::vector<KvSeq*> seqs;
+  cands.reserve(size_t(K) * V);
+  batch_tokens.reserve(K);
+  seqs.reserve(K);
+  scratch_tokens.reserve(o.max_new);
   std::vector<int> all_tokens;  // (K, T) for the uncached baseline
   bool reached_max_new = false;
   for (int k = 0; k < o.max_new; ++k) {
     // Score every continuation of every alive beam.
     cands.clear();
-    for (int b = 0; b < int(alive.size()); ++b) {
+    for (int b = 0; b < n_alive; ++b) {
       std::span<float> ls(logits.data() + size_t(b) * V, V);
       context.assign(prompt.begin(), prompt.end());
       context.insert(context.end(), alive[b].tokens.begin(), alive[b].tokens.end());
@@ -97,23 +111,26 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       return a.cum != b.cum ? a.cum > b.cum : a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
     });
     // Walk the best 2K: an ending one enters the pool, another becomes an alive beam.
-    std::vector<Beam> next;
-    for (size_t i = 0; i < top && int(next.size()) < K; ++i) {
+    int n_next = 0;
+    for (size_t i = 0; i < top && n_next < K; ++i) {
       const Cand& cd = cands[i];
       const Beam& parent = alive[cd.beam];
-      std::vector<int> toks = parent.tokens;
-      toks.push_back(cd.token);
-      std::string reason;
-      if (cd.token == o.eos) reason = "eos";
-      else if (!o.stop.empty() && k + 1 >= o.min_new && find_stop(tok->decode(toks), o.stop) != std::string::npos)
-        reason = "stop";
+      const size_t len = parent.tokens.size() + 1;  // generated length with this token
+      const char* reason = nullptr;
+      if (cd.token == o.eos) {
+        reason = "eos";
+      } else if (!o.stop.empty() && k + 1 >= o.min_new) {
+        scratch_tokens.assign(parent.tokens.begin(), parent.tokens.end());
+        scratch_tokens.push_back(cd.token);
+        if (find_stop(tok->decode(scratch_tokens), o.stop) != std::string::npos) reason = "stop";
+      }
       if (o.trace_beams)
         res.beam_tree.push_back({int(res.beam_tree.size()) + 1, parent.node, k + 1, cd.token, cd.cum,
-                                 reason.empty() ? 0.0 : length_normalised(cd.cum, toks.size(), o.length_penalty),
-                                 !reason.empty()});
-      if (!reason.empty()) {
+                                 reason ? length_normalised(cd.cum, len, o.length_penalty) : 0.0, reason != nullptr});
+      if (reason) {  // a finished hypothesis: copied out once, not per step
         Finished f;
-        f.out.tokens = std::move(toks);
+        f.out.tokens = parent.tokens;
+        f.out.tokens.push_back(cd.token);
         f.out.logprobs = parent.logprobs;
         f.out.logprobs.push_back(cd.lp);
         f.out.logprob = parent.raw + cd.raw_lp;
@@ -122,25 +139,25 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
         pool_add(pool, std::move(f), K);
         continue;
       }
-      Beam nb;
-      nb.tokens = std::move(toks);
-      nb.logprobs = parent.logprobs;
+      Beam& nb = next[n_next++];
+      nb.tokens.assign(parent.tokens.begin(), parent.tokens.end());  // within reserved capacity
+      nb.tokens.push_back(cd.token);
+      nb.logprobs.assign(parent.logprobs.begin(), parent.logprobs.end());
       nb.logprobs.push_back(cd.lp);
       nb.cum = cd.cum;
       nb.raw = parent.raw + cd.raw_lp;
       nb.node = o.trace_beams ? res.beam_tree.back().id : 0;
-      nb.seq.rows.reserve(P + o.max_new);
-      nb.seq.rows = parent.seq.rows;  // shared rows: indices only
-      next.push_back(std::move(nb));
+      nb.seq.rows.assign(parent.seq.rows.begin(), parent.seq.rows.end());  // shared rows: indices only
     }
-    alive = std::move(next);
-    if (alive.empty()) break;
+    std::swap(alive, next);
+    n_alive = n_next;
+    if (n_alive == 0) break;
     const bool full = int(pool.size()) >= K;
     if (full && o.early_stopping) break;
     if (full) {
       double best_alive = -INFINITY;
-      for (auto& b : alive)
-        best_alive = std::max(best_alive, length_normalised(b.cum, b.tokens.size(), o.length_penalty));
+      for (int b = 0; b < n_alive; ++b)
+        best_alive = std::max(best_alive, length_normalised(alive[b].cum, alive[b].tokens.size(), o.length_penalty));
       if (best_alive <= pool.back().score) break;
     }
     if (k + 1 == o.max_new) {
@@ -149,20 +166,22 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
     }
     // Advance all alive beams as one batched step.
     batch_tokens.clear();
-    for (auto& b : alive) batch_tokens.push_back(b.tokens.back());
-    const int M = int(alive.size());
+    seqs.clear();
+    for (int b = 0; b < n_alive; ++b) {
+      batch_tokens.push_back(alive[b].tokens.back());
+      seqs.push_back(&alive[b].seq);
+    }
+    const int M = n_alive;
     if (o.kv_cache) {
-      std::vector<KvSeq*> seqs;
-      for (auto& b : alive) seqs.push_back(&b.seq);
       model.step(cache, seqs, batch_tokens, logits.data());
       res.stats.positions_processed += M;
       res.stats.flops += M * flops_per_position(c, P + k + 1);
     } else {
       const int T = P + k + 1;
       all_tokens.clear();
-      for (auto& b : alive) {
+      for (int b = 0; b < n_alive; ++b) {
         all_tokens.insert(all_tokens.end(), prompt.begin(), prompt.end());
-        all_tokens.insert(all_tokens.end(), b.tokens.begin(), b.tokens.end());
+        all_tokens.insert(all_tokens.end(), alive[b].tokens.begin(), alive[b].tokens.end());
       }
       const float* l = model.forward_last(all_tokens.data(), M, T);
       std::copy(l, l + size_t(M) * V, logits.begin());
@@ -172,7 +191,8 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
     res.stats.forward_passes += 1;
   }
   // At max-new, alive beams are scored as if they ended and compete with the pool.
-  for (auto& b : reached_max_new ? alive : std::vector<Beam>{}) {
+  for (int i = 0; i < (reached_max_new ? n_alive : 0); ++i) {
+    const Beam& b = alive[i];
     Finished f;
     f.out.tokens = b.tokens;
     f.out.logprobs = b.logprobs;

@@ -67,6 +67,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
   for (auto& ctx : context) ctx.reserve(P + o.max_new);
   std::vector<float> logits(size_t(n) * V), logp(V), raw(V);
   std::vector<int> counts;
+  std::vector<Candidate> dist;
   std::vector<int> alive(n);
   for (int i = 0; i < n; ++i) alive[i] = i;
 
@@ -88,6 +89,13 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
 
   std::vector<KvSeq*> step_seqs;
   std::vector<int> step_tokens, step_ids;
+  step_seqs.reserve(n);
+  step_tokens.reserve(n);
+  step_ids.reserve(n);
+  for (auto& g : res.sequences) {
+    g.tokens.reserve(o.max_new);
+    g.logprobs.reserve(o.max_new);
+  }
   for (int k = 0; k < o.max_new && !alive.empty(); ++k) {
     step_seqs.clear();
     step_tokens.clear();
@@ -107,7 +115,7 @@ GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> p
         log_softmax(ls, logp);
         lp = logp[tok_id];
       } else {
-        const std::vector<Candidate> dist = sampling_distribution(ls, o.proc);
+        sampling_distribution(ls, o.proc, dist);
         tok_id = sample_from(dist, rngs[i]);
         for (const auto& cd : dist)
           if (cd.token == tok_id) lp = std::log(cd.prob);

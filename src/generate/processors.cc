@@ -61,11 +61,18 @@ void renormalise(std::vector<Candidate>& c) {
 
 std::vector<Candidate> sampling_distribution(std::span<const float> logits, const ProcessorOptions& o,
                                              std::vector<std::vector<Candidate>>* trace) {
+  std::vector<Candidate> c;
+  sampling_distribution(logits, o, c, trace);
+  return c;
+}
+
+void sampling_distribution(std::span<const float> logits, const ProcessorOptions& o, std::vector<Candidate>& c,
+                           std::vector<std::vector<Candidate>>* trace) {
   const int V = int(logits.size());
   const float temp = o.temperature > 0 ? o.temperature : 1.0f;
   float mx = -std::numeric_limits<float>::infinity();
   for (float l : logits) mx = std::max(mx, l);
-  std::vector<Candidate> c;
+  c.clear();
   c.reserve(V);
   double sum = 0;
   for (int v = 0; v < V; ++v) {
@@ -106,7 +113,6 @@ std::vector<Candidate> sampling_distribution(std::span<const float> logits, cons
     trace->push_back(c);
     for (auto& step : *trace) renormalise(step);
   }
-  return c;
 }
 
 int sample_from(const std::vector<Candidate>& dist, Rng& rng) {

@@ -49,6 +49,9 @@ struct Candidate {
 // inspector of the explainer): trace[0] after temperature, [1] top-k, [2] top-p, [3] min-p.
 std::vector<Candidate> sampling_distribution(std::span<const float> logits, const ProcessorOptions& o,
                                              std::vector<std::vector<Candidate>>* trace = nullptr);
+// The same into out, whose capacity is reused (the per-token path allocates nothing).
+void sampling_distribution(std::span<const float> logits, const ProcessorOptions& o, std::vector<Candidate>& out,
+                           std::vector<std::vector<Candidate>>* trace = nullptr);
 
 // The draw: u = rng.uniform(); walk the candidates in order and return the first whose
 // cumulative probability exceeds u (the last one if rounding leaves u past the total).
