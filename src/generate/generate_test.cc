@@ -258,8 +258,9 @@ TEST(ModesCheckEachOther, LogprobEqualsTheTeacherForcedPass) {
       EXPECT_NEAR(q.logprob, want, 1e-4) << int(s);
     }
     // positions: with the cache, the prompt plus each fed-back token.
-    if (s == Strategy::kGreedy && r.sequences[0].tokens.size() == 10u)
+    if (s == Strategy::kGreedy && r.sequences[0].tokens.size() == 10u) {
       EXPECT_EQ(r.stats.positions_processed, 3 + 10 - 1);
+    }
   }
 }
 
@@ -304,7 +305,9 @@ TEST(ModesCheckEachOther, FirstTokenFrequenciesPassChiSquare) {
     for (auto& [tok, n] : hits)
       if (std::none_of(dist.begin(), dist.end(), [&](const Candidate& c) { return c.token == tok; })) outside += n;
     EXPECT_EQ(outside, 0);
-    if (dist.size() > 1) EXPECT_LT(chi2, chi2_critical(int(dist.size()) - 1)) << "T " << proc.temperature;
+    if (dist.size() > 1) {
+      EXPECT_LT(chi2, chi2_critical(int(dist.size()) - 1)) << "T " << proc.temperature;
+    }
   }
 }
 
