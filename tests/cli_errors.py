@@ -8,18 +8,17 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish
+
 TF = os.environ.get("TFORMER", "build/tformer")
-failures = checks = 0
 
 
 def expect(args, code, needle, what):
-    global failures, checks
-    checks += 1
     r = subprocess.run([TF] + args, capture_output=True, text=True)
     err = r.stderr.strip()
     ok = r.returncode == code and needle in err and (code == 2 or len(err.splitlines()) == 1)
-    print(("ok   " if ok else "FAIL ") + f"{what}: rc {r.returncode} | {err.splitlines()[-1] if err else ''}")
-    failures += not ok
+    check(ok, f"{what}: rc {r.returncode} | {err.splitlines()[-1] if err else ''}")
 
 
 def digest_tree(d):
@@ -113,12 +112,10 @@ with tempfile.TemporaryDirectory() as tmp:
     nan = os.path.join(tmp, "nan")
     expect(tr + ["--data", text, "--out", nan, "--optimizer", "sgd", "--lr", "1e30", "--grad-clip", "0",
                  "--save-every", "0"], 1, "not finite; stopping", "a NaN/Inf loss or weight stops the run")
-    checks += 1
     r = subprocess.run([TF, "eval", "--model", nan, "--tokens", "1,2"], capture_output=True, text=True)
     state = json.load(open(os.path.join(nan, "tformer_state", "state.json")))
-    ok = r.returncode == 0 and "nan" not in r.stdout.lower() and state["step"] == 0
-    failures += not ok
-    print(("ok   " if ok else "FAIL ") + f"the last good checkpoint (step {state['step']}) stays loadable")
+    check(r.returncode == 0 and "nan" not in r.stdout.lower() and state["step"] == 0,
+          f"the last good checkpoint (step {state['step']}) stays loadable")
 
     # Generation.
     gen = ["generate", "--model", good, "--tokens", "1,2", "--max-new", "4"]
@@ -136,12 +133,7 @@ with tempfile.TemporaryDirectory() as tmp:
            "prompt + max-new past n_positions")
     expect(gen + ["--strategy", "nucleus"], 2, "--strategy", "unknown strategy")
 
-    checks += 2
-    ok_good = digest_tree(good) == before
-    ok_run = digest_tree(run1) == r1
-    failures += (not ok_good) + (not ok_run)
-    print(("ok   " if ok_good else "FAIL ") + "the model directory is unchanged after the failed commands")
-    print(("ok   " if ok_run else "FAIL ") + "the training run is unchanged after the failed commands")
+    check(digest_tree(good) == before, "the model directory is unchanged after the failed commands")
+    check(digest_tree(run1) == r1, "the training run is unchanged after the failed commands")
 
-print(f"{checks - failures} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish()

@@ -11,18 +11,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish, wait_for_lines
 from torch_gpt import read_safetensors
 
 TF = os.environ.get("TFORMER", "build/tformer")
 MPI = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2"]
-failures = checks = 0
-
-
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    failures += not cond
-    print(("ok   " if cond else "FAIL ") + what)
 
 
 def metrics(d):
@@ -81,14 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     c = os.path.join(tmp, "c")
     p = subprocess.Popen(MPI + [TF, "train", "--out", c, "--steps", "100000"] + args, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if len(open(os.path.join(c, "metrics.jsonl")).readlines()) >= 12:
-                break
-        except FileNotFoundError:
-            pass
-        time.sleep(0.05)
+    wait_for_lines(os.path.join(c, "metrics.jsonl"), 12, timeout=60)
     victim = None
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -119,5 +105,4 @@ with tempfile.TemporaryDirectory() as tmp:
     r = subprocess.run([TF, "train", "--resume", c, "--steps", "20", "--threads", "1"], capture_output=True, text=True)
     check(r.returncode == 0, "and resumes")
 
-print(f"{checks - failures} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish()

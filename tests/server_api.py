@@ -13,16 +13,9 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish, wait_for_lines
 from server_util import TF, Server
 
-failures = checks = 0
-
-
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    failures += not cond
-    print(("ok   " if cond else "FAIL ") + what)
 
 
 def call(url, path, body=None, raw=None):
@@ -173,5 +166,4 @@ with tempfile.TemporaryDirectory() as tmp:
     finally:
         srv.stop()
 
-print(f"{checks - failures} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish()

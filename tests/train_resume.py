@@ -10,16 +10,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish, wait_for_lines
+
 TF = os.environ.get("TFORMER", "build/tformer")
-failures = 0
-checks = 0
-
-
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    print(("ok   " if cond else "FAIL ") + what)
-    failures += not cond
 
 
 def metrics(d):
@@ -45,14 +39,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     b = os.path.join(tmp, "b")
     p = subprocess.Popen([TF, "train", "--out", b] + common, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if len(open(os.path.join(b, "metrics.jsonl")).readlines()) >= 24:
-                break
-        except FileNotFoundError:
-            pass
-        time.sleep(0.01)
+    wait_for_lines(os.path.join(b, "metrics.jsonl"), 24, timeout=120)
     p.send_signal(signal.SIGKILL)
     p.wait()
     killed_at = len(metrics(b))
@@ -71,13 +58,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # Ctrl-C saves a checkpoint and exits 0; resuming continues.
     c = os.path.join(tmp, "c")
     p = subprocess.Popen([TF, "train", "--out", c] + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while time.time() < deadline + 60:
-        try:
-            if len(open(os.path.join(c, "metrics.jsonl")).readlines()) >= 10:
-                break
-        except FileNotFoundError:
-            pass
-        time.sleep(0.01)
+    wait_for_lines(os.path.join(c, "metrics.jsonl"), 10, timeout=120)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate()
     check(p.returncode == 0 and "interrupted" in out, f"Ctrl-C saves and exits 0 (rc {p.returncode})")
@@ -88,5 +69,4 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([TF, "train", "--resume", a, "--steps", "65", "--threads", "2"], check=True, capture_output=True)
     check(len(metrics(a)) == 65, "--steps 65 extends the finished run by 5 steps")
 
-print(f"{checks - failures} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish()
