@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "kernels/fast_math.h"
 #include "kernels/kernels.h"
 
 namespace tf {
@@ -23,8 +24,9 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
       float mx = row[0];
       for (int s = 1; s <= t; ++s) mx = row[s] > mx ? row[s] : mx;
       float sum = 0;
+#pragma omp simd reduction(+ : sum)
       for (int s = 0; s <= t; ++s) {
-        row[s] = std::exp(row[s] - mx);
+        row[s] = exp_approx(row[s] - mx);
         sum += row[s];
       }
       const float inv = 1.0f / sum;
