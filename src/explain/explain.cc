@@ -56,23 +56,24 @@ nlohmann::json top_candidates(const float* logits, int V, const std::function<st
   return out;
 }
 
-// The shared core of both walkthroughs. `names` maps ids to display strings.
-nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
-                           const GenerateOptions& gen_opts, const std::function<std::string(int)>& names) {
+using Names = std::function<std::string(int)>;
+
+std::vector<std::string> names_of(const std::vector<int>& ids, const Names& names) {
+  std::vector<std::string> s;
+  for (int id : ids) s.push_back(names(id));
+  return s;
+}
+
+// Training mode: ONE parallel pass over the whole sequence, the causal mask inside. Keeps h_t
+// of every position in h_train for the check.
+nlohmann::json training_pass(Gpt& g, const std::vector<int>& train_tokens, const Names& names,
+                             std::vector<float>& h_train) {
   const Config& c = g.config();
   const int V = c.vocab_size, C = c.n_embd, L = c.n_layer, NH = c.n_head;
-  nlohmann::json j;
-  auto names_of = [&](const std::vector<int>& ids) {
-    std::vector<std::string> s;
-    for (int id : ids) s.push_back(names(id));
-    return s;
-  };
-
-  // ---- training mode: ONE parallel pass over the whole sequence, causal mask inside.
   const int T = int(train_tokens.size());
   g.forward(train_tokens.data(), nullptr, 1, T);
   nlohmann::json tr;
-  tr["tokens"] = names_of(train_tokens);
+  tr["tokens"] = names_of(train_tokens, names);
   tr["ids"] = train_tokens;
   tr["forward_passes"] = 1;
   nlohmann::json mask = nlohmann::json::array();
@@ -111,20 +112,32 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
   tr["per_position"] = per_pos;
   tr["logit_grad"] = grads;
   tr["argmax_predictions"] = preds;
-  std::vector<float> h_train(g.hidden(L), g.hidden(L) + size_t(T) * C);
-  j["training"] = tr;
+  h_train.assign(g.hidden(L), g.hidden(L) + size_t(T) * C);
+  return tr;
 
-  // ---- inference mode: prefill the prompt, then one cached step per new token.
+}
+
+// Inference mode: prefill the prompt, then one cached step per new token; every step's cache
+// rows, h_t, candidates and pick.
+struct Inference {
+  nlohmann::json json;
+  std::vector<std::vector<float>> h;  // h_t of every processed position
+  std::vector<int> generated;
+};
+Inference inference_steps(Gpt& g, const std::vector<int>& prompt, int new_tokens, const GenerateOptions& gen_opts,
+                          const Names& names) {
+  const Config& c = g.config();
+  const int V = c.vocab_size, C = c.n_embd, L = c.n_layer;
   const int P = int(prompt.size());
-  if (P + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
   KvCache cache(c, P + new_tokens);
   KvSeq seq;
   std::vector<float> logits(V);
   std::vector<int> context = prompt, counts;
-  std::vector<std::vector<float>> h_inf;  // h_t of every processed position
+  Inference out;
+  std::vector<std::vector<float>>& h_inf = out.h;
   nlohmann::json steps = nlohmann::json::array();
   Rng rng(gen_opts.seed);
-  std::vector<int> generated;
+  std::vector<int>& generated = out.generated;
   for (int k = 0; k < new_tokens; ++k) {
     nlohmann::json st;
     st["step"] = k + 1;
@@ -145,11 +158,11 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
     std::vector<int> added, read;
     for (int t = len - int(processed.size()); t < len; ++t) added.push_back(t + 1);
     for (int t = 0; t < len; ++t) read.push_back(t + 1);
-    st["processed"] = names_of(processed);
+    st["processed"] = names_of(processed, names);
     st["positions"] = added;
     st["cache_rows_added"] = added;
     st["cache_rows_read"] = read;
-    st["context"] = names_of(context);
+    st["context"] = names_of(context, names);
     st["h"] = h_inf.back();
     st["top"] = top_candidates(logits.data(), V, names, 5);
     std::span<float> ls(logits.data(), V);
@@ -176,19 +189,20 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
     context.push_back(pick);
     steps.push_back(st);
   }
-  nlohmann::json inf;
-  inf["prompt"] = names_of(prompt);
-  inf["generated"] = names_of(generated);
-  inf["steps"] = steps;
-  inf["forward_passes"] = new_tokens;
-  inf["kv_cache_bytes"] = cache.kv_cache_bytes_used();
-  j["inference"] = inf;
+  out.json = {{"prompt", names_of(prompt, names)}, {"generated", names_of(generated, names)}, {"steps", steps},
+              {"forward_passes", new_tokens}, {"kv_cache_bytes", cache.kv_cache_bytes_used()}};
+  return out;
 
-  // ---- the check: h_t from the cached steps against h_t from one parallel pass. The reference
-  // is the training pass when the processed tokens are a prefix of the training sequence,
-  // else a teacher-forced parallel pass over the processed tokens themselves.
+}
+
+// The check: h_t from the cached steps against h_t from one parallel pass. The reference is the
+// training pass when the processed tokens are a prefix of the training sequence, else a
+// teacher-forced parallel pass over the processed tokens themselves.
+nlohmann::json h_check(Gpt& g, const std::vector<int>& train_tokens, const std::vector<float>& h_train,
+                       const std::vector<int>& prompt, const Inference& inf) {
+  const int C = g.config().n_embd, L = g.config().n_layer, T = int(train_tokens.size());
   std::vector<int> processed_all(prompt);
-  processed_all.insert(processed_all.end(), generated.begin(), generated.end() - 1);
+  processed_all.insert(processed_all.end(), inf.generated.begin(), inf.generated.end() - 1);
   const bool prefix = int(processed_all.size()) <= T &&
                       std::equal(processed_all.begin(), processed_all.end(), train_tokens.begin());
   std::vector<float> h_ref = h_train;
@@ -198,16 +212,21 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
   }
   nlohmann::json diffs = nlohmann::json::array();
   double worst = 0;
-  for (size_t t = 0; t < h_inf.size(); ++t) {
+  for (size_t t = 0; t < inf.h.size(); ++t) {
     double d = 0;
-    for (int i = 0; i < C; ++i) d = std::max(d, double(std::fabs(h_inf[t][i] - h_ref[t * C + i])));
+    for (int i = 0; i < C; ++i) d = std::max(d, double(std::fabs(inf.h[t][i] - h_ref[t * C + i])));
     worst = std::max(worst, d);
     diffs.push_back({{"t", t + 1}, {"max_abs_diff", d}});
   }
-  j["check"] = {{"reference", prefix ? "training pass" : "parallel pass over the processed tokens"},
+  return {{"reference", prefix ? "training pass" : "parallel pass over the processed tokens"},
                 {"per_position", diffs}, {"max_abs_diff", worst}, {"tolerance", 1e-6}, {"ok", worst <= 1e-6}};
 
-  // ---- the cost: what the cache saves.
+}
+
+// The cost: what the cache saves (positions, causal attention scores, FLOPs), against one
+// training pass over T tokens.
+nlohmann::json cost_comparison(const Config& c, int P, int new_tokens, int T) {
+  const int L = c.n_layer, NH = c.n_head;
   std::vector<long> cached, uncached;
   long sc_cached = 0, sc_uncached = 0;
   double fl_cached = 0, fl_uncached = 0;
@@ -230,7 +249,7 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
     for (long x : v) s += x;
     return s;
   };
-  j["comparison"] = {
+  return {
       {"forward_passes", {{"training", 1}, {"inference", new_tokens}}},
       {"positions_processed", {{"cached", cached}, {"uncached", uncached},
                                {"cached_total", sum(cached)}, {"uncached_total", sum(uncached)}}},
@@ -240,8 +259,22 @@ nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const s
                    for (long t = 1; t <= T; ++t) f += flops_per_position(c, t);
                    return f;
                  }()}}}};
-  j["model"] = {{"n_layer", L}, {"n_head", NH}, {"n_embd", C}, {"vocab_size", V}, {"n_positions", c.n_positions},
-                {"parameters", g.params().size()}};
+}
+
+// The shared core of both walkthroughs. `names` maps ids to display strings.
+nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
+                           const GenerateOptions& gen_opts, const Names& names) {
+  const Config& c = g.config();
+  if (int(prompt.size()) + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
+  std::vector<float> h_train;
+  nlohmann::json j;
+  j["training"] = training_pass(g, train_tokens, names, h_train);
+  const Inference inf = inference_steps(g, prompt, new_tokens, gen_opts, names);
+  j["inference"] = inf.json;
+  j["check"] = h_check(g, train_tokens, h_train, prompt, inf);
+  j["comparison"] = cost_comparison(c, int(prompt.size()), new_tokens, int(train_tokens.size()));
+  j["model"] = {{"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd}, {"vocab_size", c.vocab_size},
+                {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
   return j;
 }
 
