@@ -82,6 +82,12 @@ try:
     check(code == 200 and [s["after"] for s in ex3["inference"]["steps"][0]["sampler"]] == ["temperature", "top-k", "top-p", "min-p"]
           and len(ex3["inference"]["steps"][0]["sampler"][1]["candidates"]) == 3, "the sampler inspector lists each processor")
 
+    code, body = call(u, "/api/train", {"steps": 50})
+    ev = [json.loads(l[6:]) for l in body.decode().split("\n") if l.startswith("data: ")]
+    check(code == 200 and [e["step"] for e in ev[:-1]] == list(range(1, 51)) and ev[-1]["done"]
+          and ev[-1]["loss_curve"] == [e["loss"] for e in ev[:-1]], "/api/train streams one loss per step")
+    code, ex50 = jcall(u, "/api/explain", {"steps": 50})
+    check(ex50["training"]["loss_curve"] == ev[-1]["loss_curve"], "the live training is the walkthrough's training")
     code, ge = jcall(u, "/api/generate", {"strategy": "beam", "beams": 3, "max_new": 3, "num_return": 3})
     scores = [s["score"] for s in ge["sequences"]]
     ids = {0} | {n["id"] for n in ge["beam_tree"]}

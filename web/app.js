@@ -255,10 +255,26 @@ $("play").onclick = () => {
   }, 700);
 };
 $("kv-toggle").onchange = () => state.data && renderInference();
-$("train-anim").onclick = () => {
-  const ys = state.data ? state.data.training.loss_curve : [];
-  let n = 1;
-  const t = setInterval(() => { lineChart($("loss-curve"), ys, n); n += Math.ceil(ys.length / 60); if (n > ys.length) { clearInterval(t); lineChart($("loss-curve"), ys); } }, 16);
+// Trains the toy live: /api/train streams one loss per step and the curve grows as they arrive.
+$("train-anim").onclick = async () => {
+  const p = params(), ys = [];
+  const r = await fetch("/api/train", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(p) });
+  const reader = r.body.getReader(), dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const e = JSON.parse(buf.slice(6, i));
+      buf = buf.slice(i + 2);
+      if (e.loss !== undefined) ys.push(e.loss);
+      if (e.error) { $("status").className = "status error"; $("status").textContent = e.error.message; }
+    }
+    lineChart($("loss-curve"), ys, ys.length);
+  }
+  $("loss-curve").dataset.points = String(ys.length);
 };
 fetch("/api/info").then((r) => r.json()).then((m) => {
   $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${m.n_head} head(s), d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence`;

@@ -328,6 +328,7 @@ Toy build_toy(const ToyOptions& o) {
     g.backward(1.0f / T);
     opt.step(g.params().data(), g.grads().data(), 0.05);
     toy.loss_curve.push_back(loss);
+    if (o.on_train_step) o.on_train_step(s + 1, loss);
   }
   return toy;
 }

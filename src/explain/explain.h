@@ -3,6 +3,7 @@
 // mode from a prompt, with the proof that h_t from the parallel pass equals h_t from the
 // cached steps. The same JSON feeds `tformer explain` and the web page.
 #pragma once
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -21,6 +22,8 @@ struct ToyOptions {
   int train_steps = 300;
   uint64_t seed = 7;
   GenerateOptions gen;  // strategy and processors for the inference walkthrough (greedy default)
+  // Called after each training step with the step (from 1) and its loss: the page's live curve.
+  std::function<void(int step, double loss)> on_train_step;
 };
 
 // The toy model and its word vocabulary, trained on the sentence in training mode.

@@ -326,6 +326,29 @@ void run_server(const ServerOptions& so) {
     if (t.gen.strategy == Strategy::kBeam) throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
     send_json(res, explain_toy(t));
   });
+  // Training the toy live: server-sent events, one {"step", "loss"} per training step, then
+  // {"done": true, "loss_curve": [...]}. The same training as /api/explain's for the same body.
+  srv.Post("/api/train", [&](const httplib::Request& req, httplib::Response& res) {
+    const ToyOptions t = toy_options(parse_body(req), so);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [t](size_t, httplib::DataSink& sink) {
+      ToyOptions live = t;
+      bool open = true;
+      auto send = [&](const json& e) {
+        const std::string s = "data: " + e.dump() + "\n\n";
+        open = open && sink.write(s.data(), s.size());
+      };
+      live.on_train_step = [&](int step, double loss) { send({{"step", step}, {"loss", loss}}); };
+      try {
+        const Toy toy = build_toy(live);
+        send({{"done", true}, {"loss_curve", toy.loss_curve}});
+      } catch (const std::exception& e) {
+        send({{"error", {{"message", e.what()}}}});
+      }
+      sink.done();
+      return true;
+    });
+  });
   // Generation on the toy trained on `sentence` (default), or on the loaded model.
   srv.Post("/api/generate", [&](const httplib::Request& req, httplib::Response& res) {
     const json j = parse_body(req);

@@ -37,6 +37,9 @@ const post = async (url, body) => (await fetch(url, { method: "POST", headers: {
       "attention heatmap = API, 8x8");
     const mask = await page.$$eval("#mask-table td", (tds) => tds.map((td) => td.textContent).join(""));
     check(mask === api.training.mask.flat().join(""), "causal mask on screen = API");
+    await page.click("#train-anim");  // trains the toy again, live, one streamed loss per step
+    await page.waitForFunction(() => document.getElementById("loss-curve").dataset.points === "300", null, { timeout: 30000 });
+    check(true, "the live loss curve received all 300 training steps");
     await page.screenshot({ path: `${shots}/training.png`, fullPage: true });
 
     await page.click("#tab-inference");
