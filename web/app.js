@@ -76,6 +76,7 @@ async function post(path, body) {
 let runSeq = 0;
 async function run() {
   const mine = ++runSeq;  // a newer run supersedes this one: stale answers are dropped
+  document.body.dataset.started = String(mine);
   const p = params();
   $("status").className = "status";
   $("status").textContent = "training the toy in training mode…";

@@ -6,11 +6,11 @@ const fs = require("fs");
 const { startServer, check, finish } = require("./serve");
 
 const shots = process.env.SCREENSHOTS || "build/screenshots";
-// Runs the page's "Train & run" and waits for its answer.
+// Runs the page's "Train & run" and waits for the answer of that run, the newest one (a run an
+// input's change started earlier is superseded and its answer dropped by the page).
 async function rerun(page) {
-  const before = +(await page.evaluate(() => document.body.dataset.runs || 0));
   await page.click("#run");
-  await page.waitForFunction((b) => +(document.body.dataset.runs || 0) > b, before);
+  await page.waitForFunction(() => document.body.dataset.runs === document.body.dataset.started);
 }
 const post = async (url, body) => (await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
 
