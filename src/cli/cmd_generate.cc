@@ -9,8 +9,6 @@
 
 namespace tf::cli {
 
-std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens);
-
 void add_generate(CLI::App& app) {
   struct Opts {
     std::string model, prompt, tokens, strategy = "greedy";

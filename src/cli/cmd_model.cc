@@ -85,7 +85,6 @@ void add_init(CLI::App& app) {
   });
 }
 
-// The prompt as token ids: --tokens as given, or --prompt through the directory's tokenizer.
 std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt,
                                const std::string& tokens) {
   if (!tokens.empty() && !prompt.empty()) throw UsageError("give --prompt or --tokens, not both");

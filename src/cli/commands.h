@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace tf {
+struct LoadedModel;
+}
+
 namespace tf::cli {
 
 void add_init(CLI::App& app);
@@ -20,5 +24,7 @@ void add_serve(CLI::App& app);
 std::vector<int> parse_token_list(const std::string& s);  // "1,2,3"
 void set_threads(int threads);                             // 0 = all cores
 bool stdout_is_terminal();
+// The prompt as token ids: --tokens as given, or --prompt through the directory's tokenizer.
+std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens);
 
 }  // namespace tf::cli
