@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev              # GEMM: oneDNN, measured fastest here (docs/gemm.md)
-  libblis-openmp-dev       # GEMM for 2-8 rows (beam decode), where BLIS leads
+  libblis-openmp-dev       # the BLAS PyTorch runs fastest with here (bench/run.py, issue #6)
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers

@@ -37,6 +37,21 @@ void pool_add(std::vector<Finished>& pool, Finished f, int K) {
   if (int(pool.size()) > K) pool.resize(K);
 }
 
+// The n finite entries of logp with the largest values, largest first, the lower token first
+// on ties: one pass that keeps a sorted list of n and rejects most entries with one compare.
+void best_tokens(std::span<const float> logp, int n, std::vector<int>& best) {
+  best.clear();
+  for (int v = 0; v < int(logp.size()); ++v) {
+    const float l = logp[v];
+    if (!std::isfinite(l)) continue;
+    if (int(best.size()) == n && !(l > logp[best.back()])) continue;  // ties keep the lower id
+    if (int(best.size()) == n) best.pop_back();
+    auto at = best.end();
+    while (at != best.begin() && logp[*(at - 1)] < l) --at;
+    best.insert(at, v);
+  }
+}
+
 }  // namespace
 
 GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int> prompt,
@@ -85,7 +100,9 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   std::vector<Finished> pool;
   std::vector<int> batch_tokens, scratch_tokens;
   std::vector<KvSeq*> seqs;
-  cands.reserve(size_t(K) * V);
+  cands.reserve(size_t(K) * 2 * K);
+  std::vector<int> best;
+  best.reserve(2 * K + 1);
   batch_tokens.reserve(K);
   seqs.reserve(K);
   scratch_tokens.reserve(o.max_new);
@@ -103,8 +120,10 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       apply_penalties(ls, context, o.proc, counts);
       if (o.eos >= 0 && k < o.min_new) ls[o.eos] = -INFINITY;
       log_softmax(ls, logp);
-      for (int v = 0; v < V; ++v)
-        if (std::isfinite(logp[v])) cands.push_back({alive[b].cum + logp[v], b, v, logp[v], raw[v]});
+      // The step's best 2K all lie within each beam's best 2K (the beam's cum is one constant
+      // within it), so only those become candidates, not all K·V.
+      best_tokens(logp, 2 * K, best);
+      for (int v : best) cands.push_back({alive[b].cum + logp[v], b, v, logp[v], raw[v]});
     }
     const size_t top = std::min(cands.size(), size_t(2 * K));
     std::partial_sort(cands.begin(), cands.begin() + top, cands.end(), [](const Cand& a, const Cand& b) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "kernels/fast_math.h"
 
 namespace tf {
 
@@ -133,12 +134,18 @@ int argmax(std::span<const float> logits) {
 }
 
 void log_softmax(std::span<const float> logits, std::span<float> out) {
+  // Vectorised: exp_approx (about 1 ulp) summed per lane in double, so a 50257-entry
+  // vocabulary costs a few microseconds rather than a libm call per entry.
+  const float* l = logits.data();
+  const size_t n = logits.size();
   float mx = -std::numeric_limits<float>::infinity();
-  for (float l : logits) mx = std::max(mx, l);
+#pragma omp simd reduction(max : mx)
+  for (size_t i = 0; i < n; ++i) mx = l[i] > mx ? l[i] : mx;
   double s = 0;
-  for (float l : logits) s += std::exp(double(l) - mx);
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; ++i) s += double(exp_approx(l[i] - mx));
   const float lse = mx + float(std::log(s));
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - lse;
+  for (size_t i = 0; i < n; ++i) out[i] = l[i] - lse;
 }
 
 }  // namespace tf

@@ -29,6 +29,10 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 // out (N,OC) = inp (N,C) · w (OC,C)ᵀ + bias (OC); bias may be null.
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC);
+// The same product for few rows (M = 1..8 streams w once; more rows are taken 8 at a time):
+// decode's shape, where the weights are read from memory once per step. Any M is correct.
+void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
+                 int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int C, int OC);
@@ -52,6 +56,12 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 // dqkv (B,T,3C) written; datt (B,NH,T,T) scratch.
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
                         const float* att, int B, int T, int C, int NH);
+
+// One head's query against cached keys and values (decode):
+// y = softmax(q·Kᵀ/sqrt(HS)) · V over the T positions rows[0..T), where position t's key is the
+// HS floats at k + rows[t]·stride, its value likewise at v. q, y (HS); scores (T) scratch.
+void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v,
+                      const int* rows, int T, size_t stride, int HS);
 
 // ---- softmax cross-entropy, fused
 // logits (N,V), targets (N); losses (N) = logsumexp - logit[target]; lse (N) kept.

@@ -37,6 +37,43 @@ TEST(Gemm, MatchesNaiveTwinOnOddShapesAndStrides) {
       }
 }
 
+TEST(MatmulRows, MatchesNaiveTwinForEveryRowCount) {
+  // 1..19 rows (the 8-row kernels and the blocks of 8 beyond), C with and without a tail of the
+  // 8-lane loop, OC not a multiple of any row block.
+  for (int M = 1; M <= 19; ++M)
+    for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 1}, {13, 7}, {64, 50}, {129, 13}})
+      for (int with_bias = 0; with_bias < 2; ++with_bias) {
+        auto x = randn(size_t(M) * C, 11), w = randn(size_t(OC) * C, 12), b = randn(OC, 13);
+        std::vector<float> got(size_t(M) * OC, 99.0f), want(size_t(M) * OC);
+        for (int i = 0; i < M; ++i)
+          for (int o = 0; o < OC; ++o) want[size_t(i) * OC + o] = with_bias ? b[o] : 0.0f;
+        matmul_rows(got.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, M, C, OC);
+        gemm_naive(false, true, M, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, want.data(), OC);
+        EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C))) << M << " rows, C " << C << ", OC " << OC;
+      }
+}
+
+TEST(Attention, DecodeMatchesNaiveLoopsOverScatteredRows) {
+  // Keys and values at scattered pool rows (as beams share a cache), one head of a wider row.
+  const int HS = 24, T = 37, stride = 3 * HS, pool = 64;
+  auto q = randn(HS, 14), k = randn(size_t(pool) * stride, 15), v = randn(size_t(pool) * stride, 16);
+  std::vector<int> rows(T);
+  for (int t = 0; t < T; ++t) rows[t] = (t * 29 + 5) % pool;
+  std::vector<float> y(HS), scores(T);
+  attention_decode(y.data(), scores.data(), q.data(), k.data() + HS, v.data() + HS, rows.data(), T, stride, HS);
+  std::vector<double> s(T), want(HS, 0.0);
+  double mx = -1e30, sum = 0;
+  for (int t = 0; t < T; ++t) {
+    double d = 0;
+    for (int i = 0; i < HS; ++i) d += double(q[i]) * k[size_t(rows[t]) * stride + HS + i];
+    mx = std::max(mx, s[t] = d / std::sqrt(double(HS)));
+  }
+  for (auto& e : s) sum += (e = std::exp(e - mx));
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < HS; ++i) want[i] += s[t] / sum * v[size_t(rows[t]) * stride + HS + i];
+  for (int i = 0; i < HS; ++i) EXPECT_NEAR(y[i], want[i], 1e-5) << i;
+}
+
 TEST(Attention, ForwardMatchesNaiveLoops) {
   const int B = 2, T = 7, C = 12, NH = 3, HS = C / NH;
   auto qkv = randn(size_t(B) * T * 3 * C, 4);

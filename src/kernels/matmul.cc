@@ -1,9 +1,4 @@
 #include <dnnl.h>
-#include <omp.h>
-
-#ifdef TFORMER_BLIS
-#include <blis.h>
-#endif
 
 #include <algorithm>
 #include <cassert>
@@ -40,21 +35,10 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC) {
-#ifdef TFORMER_BLIS
-  // 2..8 rows (beam decode): BLIS runs these twice as fast as oneDNN's sgemm (docs/gemm.md:
-  // 55.9 vs 26.2 GFLOP/s at M = 4, N = 3072, K = 768), so a beam-4 step streams the weights
-  // about as fast as a batch-1 step. One row stays on oneDNN, which leads there.
-  if (N >= 2 && N <= 8) {
-    if (bias)
-      for (int i = 0; i < N; ++i) std::copy(bias, bias + OC, out + size_t(i) * OC);
-    bli_thread_set_num_threads(omp_in_parallel() ? 1 : omp_get_max_threads());
-    float one = 1.0f, beta = bias ? 1.0f : 0.0f;
-    // Row-major out (N,OC) = inp (N,C) · wᵀ: strides (rs, cs) = (OC, 1), (C, 1), and w read transposed.
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, N, OC, C, &one, const_cast<float*>(inp), C, 1,
-              const_cast<float*>(w), C, 1, &beta, out, OC, 1);
-    return;
-  }
-#endif
+  // 2..8 rows (beam decode, batched generation): the weight-streaming kernel reads each weight
+  // once for all rows (matmul_rows.cc); oneDNN's sgemm packs and runs them at half the
+  // bandwidth (docs/gemm.md). One row stays on oneDNN, which streams at the memory bound.
+  if (N >= 2 && N <= 8) return matmul_rows(out, inp, w, bias, N, C, OC);
   if (bias) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; ++i)

@@ -168,7 +168,7 @@ void Gpt::step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int
                   ": the model cannot attend further");
   ensure_step(M);
   const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, HS = cfg_.head_size();
-  const float eps = float(cfg_.layer_norm_epsilon), scale = 1.0f / std::sqrt(float(HS));
+  const float eps = float(cfg_.layer_norm_epsilon);
   const ModelParams w = weights();
   float *x = ss_.x.data(), *ln = ss_.ln.data(), *qkv = ss_.qkv.data(), *atty = ss_.atty.data();
   for (int m = 0; m < M; ++m) {
@@ -187,34 +187,13 @@ void Gpt::step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int
       std::memcpy(cache.k(l, row), qkv + size_t(m) * 3 * C + C, sizeof(float) * C);
       std::memcpy(cache.v(l, row), qkv + size_t(m) * 3 * C + 2 * C, sizeof(float) * C);
     }
+    const size_t stride = cache.row_stride();
 #pragma omp parallel for schedule(static)
     for (int mh = 0; mh < M * NH; ++mh) {
       const int m = mh / NH, h = mh % NH;
-      const KvSeq& s = *seqs[m];
-      const int T = s.length();
-      const float* q = qkv + size_t(m) * 3 * C + h * HS;
-      float* sc = ss_.scores.data() + size_t(mh) * cfg_.n_positions;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int t = 0; t < T; ++t) {
-        const float* k = cache.k(l, s.rows[t]) + h * HS;
-        float dot = 0;
-        for (int i = 0; i < HS; ++i) dot += q[i] * k[i];
-        sc[t] = dot * scale;
-        mx = sc[t] > mx ? sc[t] : mx;
-      }
-      float sum = 0;
-      for (int t = 0; t < T; ++t) {
-        sc[t] = std::exp(sc[t] - mx);
-        sum += sc[t];
-      }
-      float* y = atty + size_t(m) * C + h * HS;
-      for (int i = 0; i < HS; ++i) y[i] = 0;
-      const float inv = 1.0f / sum;
-      for (int t = 0; t < T; ++t) {
-        const float* v = cache.v(l, s.rows[t]) + h * HS;
-        const float pt = sc[t] * inv;
-        for (int i = 0; i < HS; ++i) y[i] += pt * v[i];
-      }
+      attention_decode(atty + size_t(m) * C + h * HS, ss_.scores.data() + size_t(mh) * cfg_.n_positions,
+                       qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS, cache.v(l, 0) + h * HS,
+                       seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
     }
     matmul_forward(ln, atty, p.attprojw, p.attprojb, M, C, C);
     residual_add(x, ln, MC);

@@ -17,6 +17,7 @@ class KvCache {
   float* v(int l, int row) { return v_.data() + (size_t(l) * capacity_ + row) * C_; }  // (C)
   const float* k(int l, int row) const { return k_.data() + (size_t(l) * capacity_ + row) * C_; }
   const float* v(int l, int row) const { return v_.data() + (size_t(l) * capacity_ + row) * C_; }
+  size_t row_stride() const { return C_; }  // floats from one row of k(l, ·) to the next
   int alloc_row();  // throws Error when the pool is full
   void reset() { used_ = 0; }
   int capacity() const { return capacity_; }

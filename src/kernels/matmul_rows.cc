@@ -1,0 +1,104 @@
+// out (M,OC) = x (M,C) · w (OC,C)ᵀ + bias for M = 1..8 rows: the products of decode, where a
+// step reads every weight once and does M multiply-adds with it. The GEMM libraries pack
+// their operands for the large-M case and lose half the bandwidth here (docs/gemm.md); this
+// kernel streams w straight from memory instead.
+//
+// Each task takes RB consecutive rows of w and all M rows of x: M·RB accumulators of 8 lanes
+// stay in registers while the RB rows stream by, so each weight is loaded once and used M
+// times. RB shrinks as M grows to keep M·RB + RB + 1 within AVX2's 16 vector registers. While
+// a block streams, it prefetches the same offsets of the next block's rows (RB·C floats
+// ahead), which the hardware prefetcher does not foresee because each block starts a new set
+// of streams.
+#include <cstddef>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/kernels.h"
+
+namespace tf {
+namespace {
+
+#if defined(__AVX2__) && defined(__FMA__)
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Rows o0 .. o0+RB-1 of out for all MB rows of x.
+template <int MB, int RB>
+void block(float* out, const float* x, const float* w, const float* bias, int C, int OC, int o0,
+           bool prefetch) {
+  __m256 acc[MB][RB];
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < RB; ++r) acc[m][r] = _mm256_setzero_ps();
+  const float* wr = w + size_t(o0) * C;  // RB consecutive rows of C
+  int c = 0;
+  for (; c + 8 <= C; c += 8) {
+    __m256 wv[RB];
+    for (int r = 0; r < RB; ++r) wv[r] = _mm256_loadu_ps(wr + size_t(r) * C + c);
+    if (prefetch && (c & 15) == 0)  // one 64-byte line per row every 16 floats
+      for (int r = 0; r < RB; ++r) _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + RB) * C + c), _MM_HINT_T0);
+    for (int m = 0; m < MB; ++m) {
+      const __m256 xv = _mm256_loadu_ps(x + size_t(m) * C + c);
+      for (int r = 0; r < RB; ++r) acc[m][r] = _mm256_fmadd_ps(xv, wv[r], acc[m][r]);
+    }
+  }
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < RB; ++r) {
+      float s = hsum(acc[m][r]);
+      for (int cc = c; cc < C; ++cc) s += x[size_t(m) * C + cc] * wr[size_t(r) * C + cc];
+      out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
+    }
+}
+#else
+// Portable form for CPUs without AVX2/FMA: the same blocking, left to the compiler.
+template <int MB, int RB>
+void block(float* out, const float* x, const float* w, const float* bias, int C, int OC, int o0,
+           bool) {
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < RB; ++r) {
+      const float* wr = w + size_t(o0 + r) * C;
+      const float* xm = x + size_t(m) * C;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int c = 0; c < C; ++c) s += xm[c] * wr[c];
+      out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
+    }
+}
+#endif
+
+template <int MB>
+void rows(float* out, const float* x, const float* w, const float* bias, int C, int OC) {
+  constexpr int RB = MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
+  const int nblk = OC / RB;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < nblk; ++b) block<MB, RB>(out, x, w, bias, C, OC, b * RB, b + 1 < nblk);
+  for (int o = nblk * RB; o < OC; ++o) block<MB, 1>(out, x, w, bias, C, OC, o, false);
+}
+
+}  // namespace
+
+void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
+                 int OC) {
+  switch (M) {
+    case 1: return rows<1>(out, inp, w, bias, C, OC);
+    case 2: return rows<2>(out, inp, w, bias, C, OC);
+    case 3: return rows<3>(out, inp, w, bias, C, OC);
+    case 4: return rows<4>(out, inp, w, bias, C, OC);
+    case 5: return rows<5>(out, inp, w, bias, C, OC);
+    case 6: return rows<6>(out, inp, w, bias, C, OC);
+    case 7: return rows<7>(out, inp, w, bias, C, OC);
+    case 8: return rows<8>(out, inp, w, bias, C, OC);
+    default:  // more rows: blocks of 8 (each block streams w again)
+      for (int m0 = 0; m0 < M; m0 += 8) {
+        const int mb = M - m0 < 8 ? M - m0 : 8;
+        matmul_rows(out + size_t(m0) * OC, inp + size_t(m0) * C, w, bias, mb, C, OC);
+      }
+  }
+}
+
+}  // namespace tf
