@@ -2,7 +2,7 @@
 // same measurement in PyTorch (bench/torch_bench.py) and read each run's peak memory.
 //   bench_tformer train   --preset tiny --batch 16 --seq 128 --reps 3
 //   bench_tformer prefill --preset gpt2 --seq 512
-//   bench_tformer decode  --preset gpt2 --prompt 16 --new 128 [--no-cache] [--beams 4]
+//   bench_tformer decode  --preset gpt2 --prompt 16 --new 128 [--no-cache] [--beams 4] [--dtype bf16]
 //   bench_tformer peak | bandwidth
 #include <omp.h>
 
@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
   app.add_option("--beams", beams);
   app.add_option("--threads", threads);
   app.add_flag("--no-cache", no_cache);
+  std::string dtype = "f32";
+  app.add_option("--dtype", dtype, "decode weights: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   nlohmann::json out = {{"engine", "tformer"}, {"what", what}, {"preset", preset}, {"threads", omp_get_max_threads()}};
@@ -127,6 +129,8 @@ int main(int argc, char** argv) {
       out["tokens_per_second"] = seq / median(times);
     } else if (what == "decode") {
       const auto x = random_tokens(size_t(prompt), c.vocab_size, 5);
+      if (dtype == "bf16") g.use_bf16_weights();
+      out["dtype"] = dtype;
       GenerateOptions o{.strategy = beams > 1 ? Strategy::kBeam : Strategy::kGreedy, .max_new = new_tokens,
                         .beams = beams, .kv_cache = !no_cache};
       std::vector<double> rates;

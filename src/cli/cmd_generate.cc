@@ -11,7 +11,7 @@ namespace tf::cli {
 
 void add_generate(CLI::App& app) {
   struct Opts {
-    std::string model, prompt, tokens, strategy = "greedy";
+    std::string model, prompt, tokens, strategy = "greedy", dtype = "f32";
     GenerateOptions g;
     bool no_cache = false, json = false, stream = false;
     int threads = 0;
@@ -41,6 +41,9 @@ void add_generate(CLI::App& app) {
   sub->add_option("--eos", g.eos, "end-of-sequence token id (-1 = none)")->capture_default_str();
   sub->add_option("--stop", g.stop, "stop string (repeatable)");
   sub->add_option("--seed", g.seed, "sampling seed")->capture_default_str();
+  sub->add_option("--dtype", o->dtype, "weights for decoding: f32 | bf16 (rounded, half the bytes to stream)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
   sub->add_flag("--no-kv-cache", o->no_cache, "recompute the whole context every step (the baseline)");
   sub->add_flag("--json", o->json, "print sequences and stats as JSON");
   sub->add_flag("--stream", o->stream, "print text as it is produced");
@@ -55,6 +58,7 @@ void add_generate(CLI::App& app) {
     g.kv_cache = !o->no_cache;
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
+    if (o->dtype == "bf16") m.model->use_bf16_weights();
     if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
       g.eos = 50256;  // GPT-2's <|endoftext|>
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);

@@ -15,8 +15,25 @@
 // and its resumed twin compute bit-identical numbers.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace tf {
+
+// ---- bf16: the upper 16 bits of an IEEE float (8-bit exponent, 7-bit mantissa)
+inline float bf16_to_float(uint16_t h) {
+  const uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// Round to nearest, ties to even (as torch's .to(torch.bfloat16)); NaN stays a quiet NaN.
+inline uint16_t float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 
 // ---- matmul (oneDNN sgemm; see docs/gemm.md for why oneDNN)
 // C[M,N] = alpha * op(A) · op(B) + beta * C, row-major, op = transpose when ta/tb.
@@ -33,6 +50,9 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 // decode's shape, where the weights are read from memory once per step. Any M is correct.
 void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
                  int OC);
+// The same with bf16 weights w (OC,C), widened to fp32 on load; products and sums in fp32.
+void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M,
+                      int C, int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int C, int OC);

@@ -53,6 +53,32 @@ TEST(MatmulRows, MatchesNaiveTwinForEveryRowCount) {
       }
 }
 
+TEST(MatmulRows, Bf16WeightsMatchTheNaiveTwinOnTheRoundedFloats) {
+  for (int M = 1; M <= 9; ++M)
+    for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 3}, {29, 7}, {96, 40}}) {
+      auto x = randn(size_t(M) * C, 21), w = randn(size_t(OC) * C, 22), b = randn(OC, 23);
+      std::vector<uint16_t> wh(w.size());
+      for (size_t i = 0; i < w.size(); ++i) w[i] = bf16_to_float(wh[i] = float_to_bf16(w[i]));
+      std::vector<float> got(size_t(M) * OC), want(size_t(M) * OC);
+      for (int i = 0; i < M; ++i) std::copy(b.begin(), b.end(), want.begin() + size_t(i) * OC);
+      matmul_rows_bf16(got.data(), x.data(), wh.data(), b.data(), M, C, OC);
+      gemm_naive(false, true, M, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, want.data(), OC);
+      EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C))) << M << " rows, C " << C;
+    }
+}
+
+TEST(Bf16, RoundsToNearestEvenLikeTorch) {
+  // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even mantissa (1) wins; 1 + 3·2^-8 rounds up to
+  // the even 1 + 2^-6; just above a tie rounds away; NaN stays NaN; the largest finite float
+  // rounds to infinity as torch does.
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 0x1p-8f)), 1.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * 0x1p-8f)), 1.0f + 0x1p-6f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 0x1p-8f + 0x1p-20f)), 1.0f + 0x1p-7f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(-2.5f)), -2.5f);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(NAN))));
+  EXPECT_TRUE(std::isinf(bf16_to_float(float_to_bf16(3.4028235e38f))));
+}
+
 TEST(Attention, DecodeMatchesNaiveLoopsOverScatteredRows) {
   // Keys and values at scattered pool rows (as beams share a cache), one head of a wider row.
   const int HS = 24, T = 37, stride = 3 * HS, pool = 64;

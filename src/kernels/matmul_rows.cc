@@ -9,7 +9,13 @@
 // a block streams, it prefetches the same offsets of the next block's rows (RB·C floats
 // ahead), which the hardware prefetcher does not foresee because each block starts a new set
 // of streams.
+//
+// The weights may also be bf16 (the upper half of a float's bits): decode is bound by the bytes
+// of weights it reads, so half the bytes is nearly twice the speed. Each bf16 is widened to a
+// float by a 16-bit shift on load and the products are fp32; AVX2 needs no bf16 instructions
+// for that.
 #include <cstddef>
+#include <cstdint>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -20,7 +26,16 @@
 namespace tf {
 namespace {
 
+inline float to_float(float w) { return w; }
+inline float to_float(uint16_t w) { return bf16_to_float(w); }
+
 #if defined(__AVX2__) && defined(__FMA__)
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -29,18 +44,19 @@ float hsum(__m256 v) {
 }
 
 // Rows o0 .. o0+RB-1 of out for all MB rows of x.
-template <int MB, int RB>
-void block(float* out, const float* x, const float* w, const float* bias, int C, int OC, int o0,
+template <int MB, int RB, typename W>
+void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
            bool prefetch) {
+  constexpr int kLine = 64 / sizeof(W);  // weights per cache line
   __m256 acc[MB][RB];
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) acc[m][r] = _mm256_setzero_ps();
-  const float* wr = w + size_t(o0) * C;  // RB consecutive rows of C
+  const W* wr = w + size_t(o0) * C;  // RB consecutive rows of C
   int c = 0;
   for (; c + 8 <= C; c += 8) {
     __m256 wv[RB];
-    for (int r = 0; r < RB; ++r) wv[r] = _mm256_loadu_ps(wr + size_t(r) * C + c);
-    if (prefetch && (c & 15) == 0)  // one 64-byte line per row every 16 floats
+    for (int r = 0; r < RB; ++r) wv[r] = load8(wr + size_t(r) * C + c);
+    if (prefetch && c % kLine == 0)  // one cache line per row
       for (int r = 0; r < RB; ++r) _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + RB) * C + c), _MM_HINT_T0);
     for (int m = 0; m < MB; ++m) {
       const __m256 xv = _mm256_loadu_ps(x + size_t(m) * C + c);
@@ -50,40 +66,37 @@ void block(float* out, const float* x, const float* w, const float* bias, int C,
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) {
       float s = hsum(acc[m][r]);
-      for (int cc = c; cc < C; ++cc) s += x[size_t(m) * C + cc] * wr[size_t(r) * C + cc];
+      for (int cc = c; cc < C; ++cc) s += x[size_t(m) * C + cc] * to_float(wr[size_t(r) * C + cc]);
       out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
     }
 }
 #else
 // Portable form for CPUs without AVX2/FMA: the same blocking, left to the compiler.
-template <int MB, int RB>
-void block(float* out, const float* x, const float* w, const float* bias, int C, int OC, int o0,
+template <int MB, int RB, typename W>
+void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
            bool) {
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) {
-      const float* wr = w + size_t(o0 + r) * C;
+      const W* wr = w + size_t(o0 + r) * C;
       const float* xm = x + size_t(m) * C;
       float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int c = 0; c < C; ++c) s += xm[c] * wr[c];
+      for (int c = 0; c < C; ++c) s += xm[c] * to_float(wr[c]);
       out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
     }
 }
 #endif
 
-template <int MB>
-void rows(float* out, const float* x, const float* w, const float* bias, int C, int OC) {
+template <int MB, typename W>
+void rows(float* out, const float* x, const W* w, const float* bias, int C, int OC) {
   constexpr int RB = MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block<MB, RB>(out, x, w, bias, C, OC, b * RB, b + 1 < nblk);
-  for (int o = nblk * RB; o < OC; ++o) block<MB, 1>(out, x, w, bias, C, OC, o, false);
+  for (int b = 0; b < nblk; ++b) block<MB, RB, W>(out, x, w, bias, C, OC, b * RB, b + 1 < nblk);
+  for (int o = nblk * RB; o < OC; ++o) block<MB, 1, W>(out, x, w, bias, C, OC, o, false);
 }
 
-}  // namespace
-
-void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
-                 int OC) {
+template <typename W>
+void rows_any(float* out, const float* inp, const W* w, const float* bias, int M, int C, int OC) {
   switch (M) {
     case 1: return rows<1>(out, inp, w, bias, C, OC);
     case 2: return rows<2>(out, inp, w, bias, C, OC);
@@ -96,9 +109,21 @@ void matmul_rows(float* out, const float* inp, const float* w, const float* bias
     default:  // more rows: blocks of 8 (each block streams w again)
       for (int m0 = 0; m0 < M; m0 += 8) {
         const int mb = M - m0 < 8 ? M - m0 : 8;
-        matmul_rows(out + size_t(m0) * OC, inp + size_t(m0) * C, w, bias, mb, C, OC);
+        rows_any(out + size_t(m0) * OC, inp + size_t(m0) * C, w, bias, mb, C, OC);
       }
   }
+}
+
+}  // namespace
+
+void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
+                 int OC) {
+  rows_any(out, inp, w, bias, M, C, OC);
+}
+
+void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M,
+                      int C, int OC) {
+  rows_any(out, inp, w, bias, M, C, OC);
 }
 
 }  // namespace tf

@@ -181,7 +181,7 @@ void Gpt::step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int
   for (int l = 0; l < L; ++l) {
     const LayerParams p = layer(l);
     layernorm_forward(ln, nullptr, nullptr, x, p.ln1w, p.ln1b, M, C, eps);
-    matmul_forward(qkv, ln, p.qkvw, p.qkvb, M, C, 3 * C);
+    step_matmul(qkv, ln, p.qkvw, p.qkvb, M, C, 3 * C);
     for (int m = 0; m < M; ++m) {
       const int row = seqs[m]->rows.back();
       std::memcpy(cache.k(l, row), qkv + size_t(m) * 3 * C + C, sizeof(float) * C);
@@ -195,17 +195,31 @@ void Gpt::step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int
                        qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS, cache.v(l, 0) + h * HS,
                        seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
     }
-    matmul_forward(ln, atty, p.attprojw, p.attprojb, M, C, C);
+    step_matmul(ln, atty, p.attprojw, p.attprojb, M, C, C);
     residual_add(x, ln, MC);
     layernorm_forward(ln, nullptr, nullptr, x, p.ln2w, p.ln2b, M, C, eps);
-    matmul_forward(ss_.fch.data(), ln, p.fcw, p.fcb, M, C, 4 * C);
+    step_matmul(ss_.fch.data(), ln, p.fcw, p.fcb, M, C, 4 * C);
     gelu_forward(ss_.fch.data(), ss_.fch.data(), MC * 4);
-    matmul_forward(ln, ss_.fch.data(), p.fcprojw, p.fcprojb, M, 4 * C, C);
+    step_matmul(ln, ss_.fch.data(), p.fcprojw, p.fcprojb, M, 4 * C, C);
     residual_add(x, ln, MC);
     std::memcpy(ss_.hidden.data() + (l + 1) * MC, x, sizeof(float) * MC);
   }
   layernorm_forward(ss_.lnf.data(), nullptr, nullptr, x, w.lnfw, w.lnfb, M, C, eps);
-  matmul_forward(out, ss_.lnf.data(), w.lm_head, nullptr, M, C, cfg_.vocab_size);
+  step_matmul(out, ss_.lnf.data(), w.lm_head, nullptr, M, C, cfg_.vocab_size);
+}
+
+void Gpt::use_bf16_weights() {
+  bf16_.resize(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    bf16_[i] = float_to_bf16(params_[i]);
+    params_[i] = bf16_to_float(bf16_[i]);
+  }
+}
+
+void Gpt::step_matmul(float* out, const float* inp, const float* w, const float* bias, int M,
+                      int C, int OC) const {
+  if (bf16_.empty()) return matmul_forward(out, inp, w, bias, M, C, OC);
+  matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
 }
 
 const float* Gpt::step_hidden(int l, int m) const {

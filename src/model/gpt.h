@@ -5,6 +5,7 @@
 //     KV cache, then step() one new token per sequence from the cached K/V.
 // The block, in both modes:  x += attn(ln_1(x));  x += mlp(ln_2(x)).
 #pragma once
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -86,6 +87,13 @@ class Gpt {
   const float* prefill(KvCache& cache, KvSeq& seq, std::span<const int> prompt);
   // One new token for each of M sequences, as one batched step: logits (M, V) written to out.
   void step(KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens, float* out);
+  // bf16 weights for inference: rounds every parameter to bf16 in place (the model becomes its
+  // bf16-rounded self, so prefill and step still compute one function) and keeps a bf16 copy
+  // that step() streams instead of the floats: decode reads half the bytes. backward() refuses
+  // afterwards (the copy would go stale under training).
+  void use_bf16_weights();
+  bool bf16_weights() const { return !bf16_.empty(); }
+
   // The residual stream of sequence m after block l (l in [0, L]) in the last step().
   const float* step_hidden(int l, int m) const;
   const float* step_final(int m) const;
@@ -100,7 +108,12 @@ class Gpt {
   void check_tokens(const int* tokens, size_t n) const;
   Config cfg_;
   std::vector<ParamTensor> table_;
+  // out (M,OC) = inp · wᵀ + bias for step(), w a matrix inside params_: from its bf16 twin when
+  // use_bf16_weights() was called.
+  void step_matmul(float* out, const float* inp, const float* w, const float* bias, int M, int C,
+                   int OC) const;
   std::vector<float> params_, grads_;
+  std::vector<uint16_t> bf16_;  // params_ in bf16, same offsets, or empty
   Activations acts_;
   GradScratch gs_;
   StepScratch ss_;

@@ -15,6 +15,7 @@ void Gpt::zero_grad() {
 void Gpt::backward(float dloss_scale) {
   auto& a = acts_;
   if (!a.backward_ready) throw Error("backward() needs a forward() with targets first");
+  if (!bf16_.empty()) throw Error("backward(): this model holds bf16 weights for inference");
   if (grads_.size() != params_.size()) zero_grad();
   const int B = a.B, T = a.T, N = B * T;
   const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, V = cfg_.vocab_size;

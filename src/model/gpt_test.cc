@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/kernels.h"
 #include "model/gpt.h"
 
 namespace tf {
@@ -61,12 +62,11 @@ TEST(Params, ViewsMatchTheTable) {
   EXPECT_EQ(param_count(g.table()), g.params().size());
 }
 
-TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
-  Rng r(2024);
-  for (int trial = 0; trial < 12; ++trial) {
-    const Config c = random_config(r);
-    Gpt g(c);
-    randomise(g, 100 + trial);
+// Random batch and prompt lengths; every cached step's logits and hidden states against the
+// parallel pass over the same tokens.
+void check_modes_agree(Gpt& g, Rng& r, int trial) {
+  {
+    const Config& c = g.config();
     const int B = 1 + int(r.next() % 3), T = 1 + int(r.next() % c.n_positions);
     std::vector<int> tokens(B * T);
     for (auto& t : tokens) t = int(r.next() % c.vocab_size);
@@ -113,6 +113,55 @@ TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
       }
     }
   }
+}
+
+TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
+  Rng r(2024);
+  for (int trial = 0; trial < 12; ++trial) {
+    Gpt g(random_config(r));
+    randomise(g, 100 + trial);
+    check_modes_agree(g, r, trial);
+  }
+}
+
+// bf16 weights: the steps stream the bf16 copy (matmul_rows_bf16), the parallel pass the
+// rounded floats; both must still compute one function.
+TEST(ModesAgree, CachedStepsWithBf16WeightsEqualTheParallelPass) {
+  Rng r(77);
+  for (int trial = 0; trial < 8; ++trial) {
+    Gpt g(random_config(r));
+    randomise(g, 300 + trial);
+    g.use_bf16_weights();
+    for (float p : g.params()) ASSERT_EQ(p, bf16_to_float(float_to_bf16(p)));
+    check_modes_agree(g, r, trial);
+  }
+}
+
+// bf16's own tolerance: rounding every weight to 8 mantissa bits (relative error <= 2^-9)
+// moves the logits of a GPT-2-initialised model by well under 2% of their scale.
+TEST(Bf16, LogitsStayWithinTheRoundingTolerance) {
+  Config c{.vocab_size = 300, .n_positions = 32, .n_embd = 64, .n_layer = 3, .n_head = 4};
+  Gpt g(c), h(c);
+  init_params(c, g.params().data(), 5);
+  h.params() = g.params();
+  h.use_bf16_weights();
+  std::vector<int> tokens(32);
+  for (int t = 0; t < 32; ++t) tokens[t] = (t * 37) % 300;
+  g.forward(tokens.data(), nullptr, 1, 32);
+  h.forward(tokens.data(), nullptr, 1, 32);
+  const size_t n = size_t(32) * 300;
+  const float ls = scale_of(g.logits(), n);
+  float worst = 0, total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    worst = std::max(worst, std::fabs(g.logits()[i] - h.logits()[i]));
+    total += std::fabs(g.logits()[i] - h.logits()[i]);
+  }
+  EXPECT_LT(worst, 0.02f * ls);
+  EXPECT_GT(total, 0.0f);  // the rounding did change the model
+  std::vector<int> targets(tokens.begin() + 1, tokens.end());
+  targets.push_back(0);
+  h.forward(tokens.data(), targets.data(), 1, 32);
+  EXPECT_THROW(h.backward(1.0f), Error);
 }
 
 TEST(ModesAgree, StepPastNPositionsIsAnError) {
