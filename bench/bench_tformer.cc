@@ -108,8 +108,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r <= reps; ++r) {  // the first step allocates: not timed
         auto t0 = Clock::now();
         g.zero_grad();
-        g.forward(x.data(), y.data(), batch, seq);
-        g.backward(1.0f / float(batch * seq));
+        g.forward_backward(x.data(), y.data(), batch, seq, 1.0f / float(batch * seq));
         clip_grad_norm(g.grads().data(), g.grads().size(), 1.0);
         opt.step(g.params().data(), g.grads().data(), 1e-4);
         if (r) times.push_back(seconds(t0));

@@ -1,5 +1,6 @@
 #include "model/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -18,7 +19,16 @@ void Gpt::check_tokens(const int* tokens, size_t n) const {
                   " is outside the vocabulary (vocab_size " + std::to_string(cfg_.vocab_size) + ")");
 }
 
-void Gpt::ensure_acts(int B, int T) {
+int Gpt::head_rows() const { return std::max(16, (1 << 24) / cfg_.vocab_size); }
+
+void Gpt::check_shape(int B, int T) const {
+  if (T < 1 || B < 1) throw Error("empty input: a pass needs at least one token");
+  if (T > cfg_.n_positions)
+    throw Error("sequence of " + std::to_string(T) + " tokens is longer than n_positions " +
+                std::to_string(cfg_.n_positions));
+}
+
+void Gpt::ensure_acts(int B, int T, Head head) {
   const size_t L = cfg_.n_layer, C = cfg_.n_embd, NH = cfg_.n_head, V = cfg_.vocab_size;
   const size_t N = size_t(B) * T;
   auto& a = acts_;
@@ -41,22 +51,23 @@ void Gpt::ensure_acts(int B, int T) {
   a.lnf.resize(N * C);
   a.lnf_mean.resize(N);
   a.lnf_rstd.resize(N);
-  a.logits.resize(N * V);
+  const size_t logit_rows = head == Head::kAll ? N : head == Head::kLast ? size_t(B)
+                           : std::min(N, size_t(head_rows()));
+  a.logits.resize(logit_rows * V);
   a.losses.resize(N);
   a.lse.resize(N);
   a.tokens.resize(N);
   a.targets.resize(N);
 }
 
-float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, bool last_only) {
-  if (T < 1 || B < 1) throw Error("empty input: a pass needs at least one token");
-  if (T > cfg_.n_positions)
-    throw Error("sequence of " + std::to_string(T) + " tokens is longer than n_positions " +
-                std::to_string(cfg_.n_positions));
+float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, Head head,
+                        float dloss_scale) {
+  check_shape(B, T);
   const int N = B * T;
   check_tokens(tokens, N);
   if (targets) check_tokens(targets, N);
-  ensure_acts(B, T);
+  if (!targets && (head == Head::kLoss || head == Head::kTrain)) throw Error("a loss needs targets");
+  ensure_acts(B, T, head);
   auto& a = acts_;
   std::memcpy(a.tokens.data(), tokens, sizeof(int) * N);
   const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, V = cfg_.vocab_size;
@@ -91,7 +102,7 @@ float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, boo
     matmul_forward(out, fchg, p.fcprojw, p.fcprojb, N, 4 * C, C);
     residual_add(out, mid, NC);
   }
-  if (last_only) {
+  if (head == Head::kLast) {
     for (int b = 0; b < B; ++b) {  // row b of lnf/logits: the last position of sequence b
       layernorm_forward(a.lnf.data() + size_t(b) * C, nullptr, nullptr,
                         a.resid.data() + L * NC + (size_t(b) * T + T - 1) * C, w.lnfw, w.lnfb, 1, C, eps);
@@ -102,11 +113,28 @@ float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, boo
   }
   layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(),
                     a.resid.data() + L * NC, w.lnfw, w.lnfb, N, C, eps);
-  matmul_forward(a.logits.data(), a.lnf.data(), w.lm_head, nullptr, N, C, V);
-  a.backward_ready = targets != nullptr;
-  if (!targets) return std::numeric_limits<float>::quiet_NaN();
-  std::memcpy(a.targets.data(), targets, sizeof(int) * N);
-  cross_entropy_forward(a.losses.data(), a.lse.data(), a.logits.data(), targets, N, V);
+  if (head == Head::kAll) {
+    matmul_forward(a.logits.data(), a.lnf.data(), w.lm_head, nullptr, N, C, V);
+    a.backward_ready = targets != nullptr;
+    if (!targets) return std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(a.targets.data(), targets, sizeof(int) * N);
+    cross_entropy_forward(a.losses.data(), a.lse.data(), a.logits.data(), targets, N, V);
+  } else {  // kLoss, kTrain: chunks of R positions through one (R, V) buffer
+    const int R = std::min(N, head_rows());
+    for (int r0 = 0; r0 < N; r0 += R) {
+      const int n = std::min(R, N - r0);
+      const float* lnf = a.lnf.data() + size_t(r0) * C;
+      matmul_forward(a.logits.data(), lnf, w.lm_head, nullptr, n, C, V);
+      cross_entropy_forward(a.losses.data() + r0, a.lse.data() + r0, a.logits.data(), targets + r0, n, V);
+      if (head != Head::kTrain) continue;
+      cross_entropy_backward_inplace(a.logits.data(), a.lse.data() + r0, targets + r0, dloss_scale, n, V);
+      const float* lm_head = w.lm_head;
+      float* dlm_head = grads_.data() + (lm_head - params_.data());
+      matmul_backward(gs_.dlnf.data() + size_t(r0) * C, dlm_head, nullptr, a.logits.data(), lnf,
+                      w.lm_head, n, C, V);
+    }
+    a.backward_ready = false;
+  }
   double sum = 0;
   for (int i = 0; i < N; ++i) sum += a.losses[i];
   return float(sum / N);
@@ -132,7 +160,7 @@ const float* Gpt::attention(int l, int b) const {
 const float* Gpt::prefill(KvCache& cache, KvSeq& seq, std::span<const int> prompt) {
   if (!seq.rows.empty()) throw Error("prefill needs an empty sequence");
   const int T = int(prompt.size());
-  forward_impl(prompt.data(), nullptr, 1, T, /*last_only=*/true);
+  forward_impl(prompt.data(), nullptr, 1, T, Head::kLast);
   const int C = cfg_.n_embd;
   for (int t = 0; t < T; ++t) seq.rows.push_back(cache.alloc_row());
   for (int l = 0; l < cfg_.n_layer; ++l)
@@ -141,7 +169,7 @@ const float* Gpt::prefill(KvCache& cache, KvSeq& seq, std::span<const int> promp
       std::memcpy(cache.k(l, seq.rows[t]), qkv + C, sizeof(float) * C);
       std::memcpy(cache.v(l, seq.rows[t]), qkv + 2 * C, sizeof(float) * C);
     }
-  return acts_.logits.data();  // last_only: row 0 is the last position's
+  return acts_.logits.data();  // Head::kLast: row 0 is the last position's
 }
 
 void Gpt::ensure_step(int M) {

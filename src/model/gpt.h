@@ -28,7 +28,8 @@ struct Activations {
   std::vector<float> ln2, ln2_mean, ln2_rstd;
   std::vector<float> fch, fch_gelu;  // (L, B, T, 4C)
   std::vector<float> lnf, lnf_mean, lnf_rstd;  // (B, T, C), (B, T), (B, T)
-  std::vector<float> logits;    // (B, T, V); dlogits in place after backward
+  std::vector<float> logits;    // (B, T, V), dlogits in place after backward; (B, V) for the
+                                // last positions; (head_rows, V) for the fused head
   std::vector<float> losses, lse;  // (B, T)
   std::vector<int> tokens, targets;  // (B, T)
   bool backward_ready = false;  // a forward() with targets whose logits are still intact
@@ -61,7 +62,7 @@ class Gpt {
   // tokens, targets (B,T); targets may be null. Returns the mean loss over the B·T positions
   // when targets are given, else NaN. Logits, hidden states and attention stay in acts().
   float forward(const int* tokens, const int* targets, int B, int T) {
-    return forward_impl(tokens, targets, B, T, false);
+    return forward_impl(tokens, targets, B, T, Head::kAll);
   }
   // After forward() with targets: grads += d(loss · dloss_scale)/dθ, where loss is the sum of
   // the per-position losses (so dloss_scale = 1/(B·T) gives the mean's gradient).
@@ -70,9 +71,20 @@ class Gpt {
   // each sequence (valid until the next call); hidden() and attention() stay valid,
   // final_hidden() and logits() do not.
   const float* forward_last(const int* tokens, int B, int T) {
-    forward_impl(tokens, nullptr, B, T, true);
+    forward_impl(tokens, nullptr, B, T, Head::kLast);
     return acts_.logits.data();
   }
+  // The training pass: forward(tokens, targets) then backward(dloss_scale), with the LM head
+  // and the cross-entropy fused over chunks of head_rows() positions: each chunk's logits are
+  // computed, turned into their gradient in place and consumed by the head's backward before
+  // the next chunk, so the (B,T,V) logits are never held (at GPT-2's V = 50257 and B·T = 4096
+  // they would be 0.8 GB). Returns the mean loss; logits() is not valid afterwards.
+  float forward_backward(const int* tokens, const int* targets, int B, int T, float dloss_scale);
+  // The mean loss of forward(tokens, targets) with the logits in chunks too (evaluation);
+  // nothing is kept for backward().
+  float loss(const int* tokens, const int* targets, int B, int T);
+  // Positions per LM-head chunk: 2^24 / V floats of logits (64 MB), at least 16.
+  int head_rows() const;
   void zero_grad();
   const Activations& acts() const { return acts_; }
   // Views into acts() of the last forward: (T,C) rows of sequence b.
@@ -99,13 +111,22 @@ class Gpt {
   const float* step_final(int m) const;
 
  private:
-  // last_only: the final LayerNorm and the LM head run on the last position of each sequence
+  // Head::kLast: the final LayerNorm and the LM head run on the last position of each sequence
   // only (prefill needs just the next token's logits: at GPT-2's V = 50257 the full [T,V] head
   // costs half as much again as the whole body).
-  float forward_impl(const int* tokens, const int* targets, int B, int T, bool last_only);
-  void ensure_acts(int B, int T);
+  // What the pass does after the final LayerNorm: the head over every position (logits kept),
+  // the last position of each sequence only, the loss in chunks, or loss and head gradient in
+  // chunks (forward_backward).
+  enum class Head { kAll, kLast, kLoss, kTrain };
+  float forward_impl(const int* tokens, const int* targets, int B, int T, Head head,
+                     float dloss_scale = 0.0f);
+  void ensure_acts(int B, int T, Head head);
+  void ensure_grad_scratch();
+  // The backward from d lnf (in gs_.dlnf) down to the embeddings.
+  void backward_body();
   void ensure_step(int M);
   void check_tokens(const int* tokens, size_t n) const;
+  void check_shape(int B, int T) const;
   Config cfg_;
   std::vector<ParamTensor> table_;
   // out (M,OC) = inp · wᵀ + bias for step(), w a matrix inside params_: from its bf16 twin when

@@ -12,31 +12,62 @@ void Gpt::zero_grad() {
   else std::fill(grads_.begin(), grads_.end(), 0.0f);
 }
 
-void Gpt::backward(float dloss_scale) {
-  auto& a = acts_;
-  if (!a.backward_ready) throw Error("backward() needs a forward() with targets first");
-  if (!bf16_.empty()) throw Error("backward(): this model holds bf16 weights for inference");
+void Gpt::ensure_grad_scratch() {
   if (grads_.size() != params_.size()) zero_grad();
-  const int B = a.B, T = a.T, N = B * T;
-  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, V = cfg_.vocab_size;
-  const size_t NC = size_t(N) * C;
+  const size_t B = acts_.B, T = acts_.T, NC = B * T * cfg_.n_embd;
   auto& g = gs_;
   g.dresid.resize(NC);
   g.dln.resize(NC);
   g.datty.resize(NC);
   g.dlnf.resize(NC);
   g.dqkv.resize(NC * 3);
-  g.datt.resize(size_t(B) * NH * T * T);
+  g.datt.resize(B * cfg_.n_head * T * T);
   g.dfch.resize(NC * 4);
   g.dfch_gelu.resize(NC * 4);
+}
 
+void Gpt::backward(float dloss_scale) {
+  auto& a = acts_;
+  if (!a.backward_ready) throw Error("backward() needs a forward() with targets first");
+  if (!bf16_.empty()) throw Error("backward(): this model holds bf16 weights for inference");
+  ensure_grad_scratch();
+  const int N = a.B * a.T, C = cfg_.n_embd, V = cfg_.vocab_size;
   const ModelParams w = weights();
   const ModelParams dw = model_views(cfg_, grads_.data());
-  // loss -> logits (in place) -> final LayerNorm
+  // loss -> logits (in place) -> the final LayerNorm's output
   cross_entropy_backward_inplace(a.logits.data(), a.lse.data(), a.targets.data(), dloss_scale,
                                  N, V);
-  matmul_backward(g.dlnf.data(), dw.lm_head, nullptr, a.logits.data(), a.lnf.data(), w.lm_head,
+  matmul_backward(gs_.dlnf.data(), dw.lm_head, nullptr, a.logits.data(), a.lnf.data(), w.lm_head,
                   N, C, V);
+  backward_body();
+  a.backward_ready = false;  // the logits now hold their gradient
+}
+
+float Gpt::forward_backward(const int* tokens, const int* targets, int B, int T,
+                            float dloss_scale) {
+  if (!bf16_.empty()) throw Error("forward_backward(): this model holds bf16 weights for inference");
+  if (!targets) throw Error("forward_backward() needs targets");
+  check_shape(B, T);
+  acts_.B = B;
+  acts_.T = T;
+  ensure_grad_scratch();  // the fused head writes d lnf during the forward
+  const float loss = forward_impl(tokens, targets, B, T, Head::kTrain, dloss_scale);
+  backward_body();
+  return loss;
+}
+
+float Gpt::loss(const int* tokens, const int* targets, int B, int T) {
+  return forward_impl(tokens, targets, B, T, Head::kLoss);
+}
+
+void Gpt::backward_body() {
+  auto& a = acts_;
+  const int B = a.B, T = a.T, N = B * T;
+  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head;
+  const size_t NC = size_t(N) * C;
+  auto& g = gs_;
+  const ModelParams w = weights();
+  const ModelParams dw = model_views(cfg_, grads_.data());
   std::fill(g.dresid.begin(), g.dresid.end(), 0.0f);
   layernorm_backward(g.dresid.data(), dw.lnfw, dw.lnfb, g.dlnf.data(), a.resid.data() + L * NC,
                      w.lnfw, a.lnf_mean.data(), a.lnf_rstd.data(), N, C);
@@ -65,7 +96,6 @@ void Gpt::backward(float dloss_scale) {
                        a.ln1_mean.data() + l * N, a.ln1_rstd.data() + l * N, N, C);
   }
   embedding_backward(dw.wte, dw.wpe, g.dresid.data(), a.tokens.data(), N, T, C);
-  a.backward_ready = false;  // the logits now hold their gradient
 }
 
 }  // namespace tf

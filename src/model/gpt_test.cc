@@ -182,6 +182,39 @@ TEST(ModesAgree, StepPastNPositionsIsAnError) {
   EXPECT_THROW(g.forward(bad.data(), nullptr, 1, 2), Error);
 }
 
+// The fused head (forward_backward, loss) against forward() + backward(), which keep all the
+// logits: with V = 50000 the head runs in chunks of 335 positions, so 2×200 positions take two
+// chunks, the second one short; untied and tied heads.
+TEST(FusedHead, EqualsForwardThenBackward) {
+  for (bool tied : {false, true}) {
+    Config c{.vocab_size = 50000, .n_positions = 256, .n_embd = 16, .n_layer = 1, .n_head = 2};
+    c.tie_word_embeddings = tied;
+    Gpt g(c), h(c);
+    randomise(g, 9);
+    h.params() = g.params();
+    ASSERT_EQ(g.head_rows(), 335);
+    const int B = 2, T = 200;
+    std::vector<int> x(B * T), y(B * T);
+    Rng r(4);
+    for (int i = 0; i < B * T; ++i) x[i] = int(r.next() % 50000), y[i] = int(r.next() % 50000);
+    g.zero_grad();
+    const float want = g.forward(x.data(), y.data(), B, T);
+    g.backward(0.5f / (B * T));
+    h.zero_grad();
+    const float got = h.forward_backward(x.data(), y.data(), B, T, 0.5f / (B * T));
+    EXPECT_NEAR(got, want, 1e-6f * want);
+    EXPECT_NEAR(h.loss(x.data(), y.data(), B, T), want, 1e-6f * want);
+    float worst = 0, gmax = 0;
+    for (size_t i = 0; i < g.grads().size(); ++i) {
+      worst = std::max(worst, std::fabs(g.grads()[i] - h.grads()[i]));
+      gmax = std::max(gmax, std::fabs(g.grads()[i]));
+    }
+    ASSERT_GT(gmax, 0.0f);
+    EXPECT_LT(worst, 1e-5f * gmax) << "tied " << tied << ", largest gradient " << gmax;
+    EXPECT_THROW(h.backward(1.0f), Error);  // nothing kept for a second backward
+  }
+}
+
 TEST(Backward, WholeModelMatchesFiniteDifferences) {
   Config c{.vocab_size = 13, .n_positions = 8, .n_embd = 8, .n_layer = 2, .n_head = 2};
   c.tie_word_embeddings = true;

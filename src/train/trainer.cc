@@ -209,8 +209,8 @@ double Trainer::train_step(long s, double* grad_norm) {
   double loss_sum = 0;
   for (int m = 0; m < opt_.accum; ++m) {
     batcher_->fill((s * opt_.accum + m) * long(B) + first, rows, inputs_.data(), targets_.data());
-    loss_sum += double(g.forward(inputs_.data(), targets_.data(), rows, T)) * rows;
-    g.backward(1.0f / float(B * T * opt_.accum));
+    loss_sum += double(g.forward_backward(inputs_.data(), targets_.data(), rows, T,
+                                          1.0f / float(B * T * opt_.accum))) * rows;
   }
   dist.allreduce_sum(g.grads().data(), g.grads().size());
   const double loss = dist.allreduce_sum(loss_sum) / (double(B) * opt_.accum);
@@ -227,7 +227,7 @@ double Trainer::val_loss() {
   double sum = 0;
   for (long j = 0; j < opt_.eval_batches; ++j) {
     batcher_->fill_val(j, opt_.batch, inputs_.data(), targets_.data());
-    sum += model_->forward(inputs_.data(), targets_.data(), opt_.batch, opt_.seq);
+    sum += model_->loss(inputs_.data(), targets_.data(), opt_.batch, opt_.seq);
   }
   return sum / double(opt_.eval_batches);
 }
