@@ -66,18 +66,24 @@ def main():
         ("decode gpt2, 128 new, no cache", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "1", "--no-cache"], None),
         ("decode gpt2, 1023 new, KV cache", ["decode", "--preset", "gpt2", "--prompt", "1", "--new", "1023", "--reps", "1"], None),
         ("beam-4 gpt2, 128 new, KV cache", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "1", "--beams", "4"], None),
+        # tformer with bf16 weights (--dtype bf16) against PyTorch's fp32, the reference
+        ("decode small, 128 new, KV cache, bf16 weights", ["decode", "--preset", "small", "--prompt", "16", "--new", "128", "--reps", "3", "--dtype", "bf16"], None),
+        ("decode gpt2, 128 new, KV cache, bf16 weights", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "bf16"], None),
     ]
     if a.quick:
         rows = [r for r in rows if "train gpt2" not in r[0] and "1023" not in r[0]]
     peak, _ = measure([TF, "peak", "--threads", th], env_tf)
     bw, _ = measure([TF, "bandwidth", "--threads", th], env_tf)
     results = []
+    n_params = {}
     for name, args, mfu in rows:
         pairs = a.pairs if "gpt2" not in name or "prefill" in name else 1
         tf_r, pt_r, ratios, tf_mem, pt_mem = [], [], [], [], []
         for _ in range(pairs):
             t, tm = measure([TF] + args + ["--threads", th], env_tf)
-            p, pm = measure([PY, TORCH] + args + ["--threads", th], env_pt)
+            pt_args = [x for i, x in enumerate(args) if x != "--dtype" and (i == 0 or args[i - 1] != "--dtype")]
+            p, pm = measure([PY, TORCH] + pt_args + ["--threads", th], env_pt)
+            n_params[args[args.index("--preset") + 1]] = t["parameters"]
             tf_r.append(t["tokens_per_second"])
             pt_r.append(p["tokens_per_second"])
             ratios.append(t["tokens_per_second"] / p["tokens_per_second"])
@@ -94,8 +100,25 @@ def main():
             row["mfu_tformer"] = row["tformer"] * flops_token / peak["flops"]
             row["mfu_pytorch"] = row["pytorch"] * flops_token / peak["flops"]
         results.append(row)
+    by = {r["name"]: r for r in results}
+    derived = {}
+    one, beam = by.get("decode gpt2, 128 new, KV cache"), by.get("beam-4 gpt2, 128 new, KV cache")
+    if one and beam:  # steps/s of batch 1 over steps/s of beam 4: what one beam-4 step costs
+        derived["beam4_step_cost_tformer"] = one["tformer"] / beam["tformer"]
+        derived["beam4_step_cost_pytorch"] = one["pytorch"] / beam["pytorch"]
+    for preset in ("small", "gpt2"):
+        cached, uncached = by.get(f"decode {preset}, 128 new, KV cache"), by.get(f"decode {preset}, 128 new, no cache")
+        if cached and uncached:
+            derived[f"kv_cache_speedup_{preset}_128_tformer"] = cached["tformer"] / uncached["tformer"]
+        params = n_params.get(preset)
+        for suffix, width in (("", 4), (", bf16 weights", 2)):
+            r = by.get(f"decode {preset}, 128 new, KV cache{suffix}")
+            if r and params:  # every weight read once per token: the bandwidth bound
+                bound = bw["bytes_per_second"] / (params * width)
+                derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_bound_tok_s"] = bound
+                derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_of_bound"] = r["tformer"] / bound
     doc = {"date": datetime.date.today().isoformat(), "threads": a.threads, "peak_flops": peak["flops"],
-           "bandwidth_bytes_per_s": bw["bytes_per_second"], "rows": results}
+           "bandwidth_bytes_per_s": bw["bytes_per_second"], "rows": results, "derived": derived}
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=2)
     print(f"Machine: fp32 FMA peak {peak['flops'] / 1e9:.1f} GFLOP/s, triad bandwidth {bw['bytes_per_second'] / 1e9:.1f} GB/s, "
@@ -106,6 +129,18 @@ def main():
         mfu = f"{100 * r['mfu_tformer']:.0f}% / {100 * r['mfu_pytorch']:.0f}%" if "mfu_tformer" in r else ""
         print(f"| {r['name']} | {r['tformer']:.1f} | {r['pytorch']:.1f} | {r['ratio']:.2f}x | {mfu} | "
               f"{r['tformer_rss_mb']:.0f} / {r['pytorch_rss_mb']:.0f} |")
+    print()
+    if "beam4_step_cost_tformer" in derived:
+        print(f"- beam-4 step / batch-1 step (gpt2): tformer {derived['beam4_step_cost_tformer']:.2f}x, "
+              f"PyTorch {derived['beam4_step_cost_pytorch']:.2f}x")
+    for preset in ("small", "gpt2"):
+        if f"kv_cache_speedup_{preset}_128_tformer" in derived:
+            print(f"- KV cache vs recompute, {preset}, 128 new: {derived[f'kv_cache_speedup_{preset}_128_tformer']:.1f}x")
+        for tag in ("", "_bf16"):
+            k = f"decode_{preset}{tag}_bound_tok_s"
+            if k in derived:
+                print(f"- decode {preset}{' bf16' if tag else ''}: bandwidth bound {derived[k]:.0f} tok/s "
+                      f"(weights once per token), tformer at {100 * derived[f'decode_{preset}{tag}_of_bound']:.0f}% of it")
 
 
 if __name__ == "__main__":

@@ -226,6 +226,47 @@ TEST(FiniteDifferences, Attention) {
   check_grad(x, fwd, bwd, "attention");
 }
 
+// The blocked backward against the formulas in double, at a T that spans three causal blocks
+// (the last one short), every element of dq, dk and dv.
+TEST(Attention, BackwardMatchesNaiveFormulasAcrossBlocks) {
+  const int B = 1, T = 150, C = 8, NH = 2, HS = C / NH, C3 = 3 * C;
+  auto qkv = randn(size_t(B) * T * C3, 31), dy = randn(size_t(B) * T * C, 32);
+  std::vector<float> out(T * C), att(NH * T * T), datt(att.size()), g(qkv.size(), 7.0f);
+  attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH);
+  attention_backward(g.data(), datt.data(), dy.data(), qkv.data(), att.data(), B, T, C, NH);
+  const double scale = 1.0 / std::sqrt(double(HS));
+  auto at = [&](int t, int part, int h, int i) { return double(qkv[size_t(t) * C3 + part * C + h * HS + i]); };
+  std::vector<double> want(qkv.size(), 0.0);
+  for (int h = 0; h < NH; ++h) {
+    std::vector<double> P(T * T, 0.0), dS(T * T, 0.0);
+    for (int t = 0; t < T; ++t) {
+      double mx = -1e300, sum = 0;
+      for (int s = 0; s <= t; ++s) {
+        double d = 0;
+        for (int i = 0; i < HS; ++i) d += at(t, 0, h, i) * at(s, 1, h, i);
+        mx = std::max(mx, P[t * T + s] = d * scale);
+      }
+      for (int s = 0; s <= t; ++s) sum += (P[t * T + s] = std::exp(P[t * T + s] - mx));
+      for (int s = 0; s <= t; ++s) P[t * T + s] /= sum;
+      double dot = 0;
+      std::vector<double> dP(t + 1);
+      for (int s = 0; s <= t; ++s) {
+        for (int i = 0; i < HS; ++i) dP[s] += double(dy[size_t(t) * C + h * HS + i]) * at(s, 2, h, i);
+        dot += P[t * T + s] * dP[s];
+      }
+      for (int s = 0; s <= t; ++s) dS[t * T + s] = P[t * T + s] * (dP[s] - dot);
+    }
+    for (int t = 0; t < T; ++t)
+      for (int s = 0; s <= t; ++s)
+        for (int i = 0; i < HS; ++i) {
+          want[size_t(t) * C3 + h * HS + i] += scale * dS[t * T + s] * at(s, 1, h, i);              // dq
+          want[size_t(s) * C3 + C + h * HS + i] += scale * dS[t * T + s] * at(t, 0, h, i);          // dk
+          want[size_t(s) * C3 + 2 * C + h * HS + i] += P[t * T + s] * dy[size_t(t) * C + h * HS + i];  // dv
+        }
+  }
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], want[i], 1e-4 * std::max(1.0, std::fabs(want[i]))) << "element " << i;
+}
+
 TEST(FiniteDifferences, CrossEntropy) {
   const int N = 3, V = 7;
   auto x = randn(N * V, 11);
