@@ -72,10 +72,19 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
       b.seq.rows.reserve(P + o.max_new);
     }
   int n_alive = 1;
-  std::vector<float> logits(size_t(K) * V), logp(V);
-  std::vector<int> counts, context;
-  std::vector<float> raw(V);
-  context.reserve(P + o.max_new);
+  std::vector<float> logits(size_t(K) * V);
+  // Per beam slot: the scratch of scoring its continuations, so the K beams score in parallel.
+  struct Scratch {
+    std::vector<float> raw, logp;
+    std::vector<int> counts, context, best;
+  };
+  std::vector<Scratch> scratch(K);
+  for (auto& sc : scratch) {
+    sc.raw.resize(V);
+    sc.logp.resize(V);
+    sc.context.reserve(P + o.max_new);
+    sc.best.reserve(2 * K + 1);
+  }
 
   auto t0 = Clock::now();
   if (o.kv_cache) {
@@ -101,8 +110,6 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   std::vector<int> batch_tokens, scratch_tokens;
   std::vector<KvSeq*> seqs;
   cands.reserve(size_t(K) * 2 * K);
-  std::vector<int> best;
-  best.reserve(2 * K + 1);
   batch_tokens.reserve(K);
   seqs.reserve(K);
   scratch_tokens.reserve(o.max_new);
@@ -111,20 +118,24 @@ GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int
   for (int k = 0; k < o.max_new; ++k) {
     // Score every continuation of every alive beam.
     cands.clear();
+#pragma omp parallel for schedule(static) if (n_alive > 1)
     for (int b = 0; b < n_alive; ++b) {
+      Scratch& sc = scratch[b];
       std::span<float> ls(logits.data() + size_t(b) * V, V);
-      context.assign(prompt.begin(), prompt.end());
-      context.insert(context.end(), alive[b].tokens.begin(), alive[b].tokens.end());
-      raw.assign(ls.begin(), ls.end());  // the model's own distribution, for logprob
-      log_softmax(raw, raw);
-      apply_penalties(ls, context, o.proc, counts);
+      sc.context.assign(prompt.begin(), prompt.end());
+      sc.context.insert(sc.context.end(), alive[b].tokens.begin(), alive[b].tokens.end());
+      std::copy(ls.begin(), ls.end(), sc.raw.begin());  // the model's own distribution, for logprob
+      log_softmax(sc.raw, sc.raw);
+      apply_penalties(ls, sc.context, o.proc, sc.counts);
       if (o.eos >= 0 && k < o.min_new) ls[o.eos] = -INFINITY;
-      log_softmax(ls, logp);
+      log_softmax(ls, sc.logp);
       // The step's best 2K all lie within each beam's best 2K (the beam's cum is one constant
       // within it), so only those become candidates, not all K·V.
-      best_tokens(logp, 2 * K, best);
-      for (int v : best) cands.push_back({alive[b].cum + logp[v], b, v, logp[v], raw[v]});
+      best_tokens(sc.logp, 2 * K, sc.best);
     }
+    for (int b = 0; b < n_alive; ++b)  // in beam order: the candidate list does not depend on threads
+      for (int v : scratch[b].best)
+        cands.push_back({alive[b].cum + scratch[b].logp[v], b, v, scratch[b].logp[v], scratch[b].raw[v]});
     const size_t top = std::min(cands.size(), size_t(2 * K));
     std::partial_sort(cands.begin(), cands.begin() + top, cands.end(), [](const Cand& a, const Cand& b) {
       return a.cum != b.cum ? a.cum > b.cum : a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
