@@ -11,6 +11,32 @@ namespace {
 // products skip the blocks above the diagonal (at T = 128, a quarter of the work; at 256,
 // 3/8) and sgemm still sees panels large enough to run near its peak.
 constexpr int kBlock = 64;
+
+// row[0..n) = softmax(row[0..n)), vectorised (max, exp-and-sum, scale as three simd passes).
+void softmax_in_place(float* __restrict row, int n) {
+  float mx = row[0];
+#pragma omp simd reduction(max : mx)
+  for (int s = 0; s < n; ++s) mx = std::max(mx, row[s]);
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int s = 0; s < n; ++s) {
+    const float e = exp_approx(row[s] - mx);
+    row[s] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int s = 0; s < n; ++s) row[s] *= inv;
+}
+
+// d[0..n) = p ⊙ (d − Σ p⊙d): the softmax backward, d the gradient of the probabilities p.
+void softmax_backward_in_place(float* __restrict d, const float* __restrict p, int n) {
+  float dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int s = 0; s < n; ++s) dot += p[s] * d[s];
+#pragma omp simd
+  for (int s = 0; s < n; ++s) d[s] = p[s] * (d[s] - dot);
+}
 }  // namespace
 
 // Per (batch, head): S = Q·Kᵀ/sqrt(HS) and Y = P·V through the GEMM library, block row by
@@ -32,16 +58,7 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
       gemm(false, true, rows, r1, HS, scale, q + size_t(r0) * C3, C3, k, C3, 0.0f, pb, T);
       for (int t = r0; t < r1; ++t) {
         float* row = p + size_t(t) * T;
-        float mx = row[0];
-        for (int s = 1; s <= t; ++s) mx = row[s] > mx ? row[s] : mx;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int s = 0; s <= t; ++s) {
-          row[s] = exp_approx(row[s] - mx);
-          sum += row[s];
-        }
-        const float inv = 1.0f / sum;
-        for (int s = 0; s <= t; ++s) row[s] *= inv;
+        softmax_in_place(row, t + 1);
         for (int s = t + 1; s < T; ++s) row[s] = 0.0f;
       }
       gemm(false, false, rows, HS, r1, 1.0f, pb, T, v, C3, 0.0f, y + size_t(r0) * C, C);
@@ -73,9 +90,7 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
       for (int t = r0; t < r1; ++t) {
         const float* pr = p + size_t(t) * T;
         float* dr = dp + size_t(t) * T;
-        float dot = 0;
-        for (int s = 0; s <= t; ++s) dot += pr[s] * dr[s];
-        for (int s = 0; s <= t; ++s) dr[s] = pr[s] * (dr[s] - dot);
+        softmax_backward_in_place(dr, pr, t + 1);
         for (int s = t + 1; s < r1; ++s) dr[s] = 0.0f;
       }
       gemm(false, false, rows, HS, r1, scale, dp + size_t(r0) * T, T, k, C3, 0.0f, dq + size_t(r0) * C3, C3);

@@ -11,6 +11,7 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
   for (int i = 0; i < N; ++i) {
     const float* row = logits + size_t(i) * V;
     float mx = row[0];
+#pragma omp simd reduction(max : mx)
     for (int v = 1; v < V; ++v) mx = row[v] > mx ? row[v] : mx;
     float sum = 0;  // each term <= 1, the largest exactly 1: float holds the sum well
 #pragma omp simd reduction(+ : sum)

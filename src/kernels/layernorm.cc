@@ -11,9 +11,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     const float* x = inp + size_t(i) * C;
     float* y = out + size_t(i) * C;
     float m = 0;
+#pragma omp simd reduction(+ : m)
     for (int c = 0; c < C; ++c) m += x[c];
     m /= C;
     float var = 0;
+#pragma omp simd reduction(+ : var)
     for (int c = 0; c < C; ++c) var += (x[c] - m) * (x[c] - m);
     var /= C;  // biased variance, as torch.nn.LayerNorm
     const float s = 1.0f / std::sqrt(var + eps);
@@ -32,6 +34,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
     float* dx = dinp + size_t(i) * C;
     const float m = mean[i], s = rstd[i];
     float dnorm_mean = 0, dnorm_norm_mean = 0;
+    #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
     for (int c = 0; c < C; ++c) {
       const float norm = (x[c] - m) * s;
       const float dnorm = w[c] * dy[c];
