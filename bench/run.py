@@ -77,7 +77,7 @@ def main():
     results = []
     n_params = {}
     for name, args, mfu in rows:
-        pairs = a.pairs if "gpt2" not in name or "prefill" in name else 1
+        pairs = a.pairs if "gpt2" not in name or "prefill" in name else 2 if "train" in name else 1
         tf_r, pt_r, ratios, tf_mem, pt_mem = [], [], [], [], []
         for _ in range(pairs):
             t, tm = measure([TF] + args + ["--threads", th], env_tf)
@@ -102,10 +102,17 @@ def main():
         results.append(row)
     by = {r["name"]: r for r in results}
     derived = {}
-    one, beam = by.get("decode gpt2, 128 new, KV cache"), by.get("beam-4 gpt2, 128 new, KV cache")
-    if one and beam:  # steps/s of batch 1 over steps/s of beam 4: what one beam-4 step costs
-        derived["beam4_step_cost_tformer"] = one["tformer"] / beam["tformer"]
-        derived["beam4_step_cost_pytorch"] = one["pytorch"] / beam["pytorch"]
+    # What one beam-4 step costs against a batch-1 step: both run back to back, pair by pair,
+    # for each engine (the rows above are minutes apart on a machine whose speed drifts).
+    step = ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "64", "--reps", "1", "--threads", th]
+    for engine, cmd, env in (("tformer", [TF], env_tf), ("pytorch", [PY, TORCH], env_pt)):
+        costs = []
+        for _ in range(a.pairs):
+            one, _ = measure(cmd + step, env)
+            beam, _ = measure(cmd + step + ["--beams", "4"], env)
+            costs.append(one["tokens_per_second"] / beam["tokens_per_second"])
+        derived[f"beam4_step_cost_{engine}"] = statistics.median(costs)
+        print(f"  beam-4 step cost, {engine}: {' '.join(f'{c:.2f}' for c in costs)}", file=sys.stderr)
     for preset in ("small", "gpt2"):
         cached, uncached = by.get(f"decode {preset}, 128 new, KV cache"), by.get(f"decode {preset}, 128 new, no cache")
         if cached and uncached:
@@ -131,8 +138,8 @@ def main():
               f"{r['tformer_rss_mb']:.0f} / {r['pytorch_rss_mb']:.0f} |")
     print()
     if "beam4_step_cost_tformer" in derived:
-        print(f"- beam-4 step / batch-1 step (gpt2): tformer {derived['beam4_step_cost_tformer']:.2f}x, "
-              f"PyTorch {derived['beam4_step_cost_pytorch']:.2f}x")
+        print(f"- beam-4 step / batch-1 step (gpt2, 64 new, {a.pairs} back-to-back pairs each, median): "
+              f"tformer {derived['beam4_step_cost_tformer']:.2f}x, PyTorch {derived['beam4_step_cost_pytorch']:.2f}x")
     for preset in ("small", "gpt2"):
         if f"kv_cache_speedup_{preset}_128_tformer" in derived:
             print(f"- KV cache vs recompute, {preset}, 128 new: {derived[f'kv_cache_speedup_{preset}_128_tformer']:.1f}x")
