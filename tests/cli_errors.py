@@ -132,6 +132,11 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(["generate", "--model", good, "--tokens", "1,2", "--max-new", "300"], 1, "exceeds the model's n_positions",
            "prompt + max-new past n_positions")
     expect(gen + ["--strategy", "nucleus"], 2, "--strategy", "unknown strategy")
+    expect(gen + ["--dtype", "f16"], 2, "--dtype", "unknown weight dtype")
+    r = subprocess.run([TF] + gen + ["--dtype", "bf16", "--json", "--strategy", "beam", "--beams", "2"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and len(json.loads(r.stdout)["sequences"][0]["tokens"]) == 4,
+          f"--dtype bf16 generates: rc {r.returncode}")
 
     check(digest_tree(good) == before, "the model directory is unchanged after the failed commands")
     check(digest_tree(run1) == r1, "the training run is unchanged after the failed commands")
