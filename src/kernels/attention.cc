@@ -109,26 +109,18 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
 void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v,
                       const int* rows, int T, size_t stride, int HS) {
   const float scale = 1.0f / std::sqrt(float(HS));
-  float mx = -INFINITY;
   for (int t = 0; t < T; ++t) {
     const float* kt = k + size_t(rows[t]) * stride;
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int i = 0; i < HS; ++i) dot += q[i] * kt[i];
     scores[t] = dot * scale;
-    mx = scores[t] > mx ? scores[t] : mx;
   }
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int t = 0; t < T; ++t) {
-    scores[t] = exp_approx(scores[t] - mx);
-    sum += scores[t];
-  }
-  const float inv = 1.0f / sum;
+  softmax_in_place(scores, T);
   for (int i = 0; i < HS; ++i) y[i] = 0;
   for (int t = 0; t < T; ++t) {
     const float* vt = v + size_t(rows[t]) * stride;
-    const float p = scores[t] * inv;
+    const float p = scores[t];
 #pragma omp simd
     for (int i = 0; i < HS; ++i) y[i] += p * vt[i];
   }

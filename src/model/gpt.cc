@@ -121,6 +121,8 @@ float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, Hea
     cross_entropy_forward(a.losses.data(), a.lse.data(), a.logits.data(), targets, N, V);
   } else {  // kLoss, kTrain: chunks of R positions through one (R, V) buffer
     const int R = std::min(N, head_rows());
+    // The head's gradient (grads_ exists only for kTrain, which ensure_grad_scratch allocated).
+    float* dlm_head = head == Head::kTrain ? model_views(cfg_, grads_.data()).lm_head : nullptr;
     for (int r0 = 0; r0 < N; r0 += R) {
       const int n = std::min(R, N - r0);
       const float* lnf = a.lnf.data() + size_t(r0) * C;
@@ -128,8 +130,6 @@ float Gpt::forward_impl(const int* tokens, const int* targets, int B, int T, Hea
       cross_entropy_forward(a.losses.data() + r0, a.lse.data() + r0, a.logits.data(), targets + r0, n, V);
       if (head != Head::kTrain) continue;
       cross_entropy_backward_inplace(a.logits.data(), a.lse.data() + r0, targets + r0, dloss_scale, n, V);
-      const float* lm_head = w.lm_head;
-      float* dlm_head = grads_.data() + (lm_head - params_.data());
       matmul_backward(gs_.dlnf.data() + size_t(r0) * C, dlm_head, nullptr, a.logits.data(), lnf,
                       w.lm_head, n, C, V);
     }

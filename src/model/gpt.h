@@ -121,7 +121,7 @@ class Gpt {
   float forward_impl(const int* tokens, const int* targets, int B, int T, Head head,
                      float dloss_scale = 0.0f);
   void ensure_acts(int B, int T, Head head);
-  void ensure_grad_scratch();
+  void ensure_grad_scratch(size_t B, size_t T);
   // The backward from d lnf (in gs_.dlnf) down to the embeddings.
   void backward_body();
   void ensure_step(int M);

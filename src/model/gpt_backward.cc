@@ -12,9 +12,9 @@ void Gpt::zero_grad() {
   else std::fill(grads_.begin(), grads_.end(), 0.0f);
 }
 
-void Gpt::ensure_grad_scratch() {
+void Gpt::ensure_grad_scratch(size_t B, size_t T) {
   if (grads_.size() != params_.size()) zero_grad();
-  const size_t B = acts_.B, T = acts_.T, NC = B * T * cfg_.n_embd;
+  const size_t NC = B * T * cfg_.n_embd;
   auto& g = gs_;
   g.dresid.resize(NC);
   g.dln.resize(NC);
@@ -30,7 +30,7 @@ void Gpt::backward(float dloss_scale) {
   auto& a = acts_;
   if (!a.backward_ready) throw Error("backward() needs a forward() with targets first");
   if (!bf16_.empty()) throw Error("backward(): this model holds bf16 weights for inference");
-  ensure_grad_scratch();
+  ensure_grad_scratch(a.B, a.T);
   const int N = a.B * a.T, C = cfg_.n_embd, V = cfg_.vocab_size;
   const ModelParams w = weights();
   const ModelParams dw = model_views(cfg_, grads_.data());
@@ -48,9 +48,7 @@ float Gpt::forward_backward(const int* tokens, const int* targets, int B, int T,
   if (!bf16_.empty()) throw Error("forward_backward(): this model holds bf16 weights for inference");
   if (!targets) throw Error("forward_backward() needs targets");
   check_shape(B, T);
-  acts_.B = B;
-  acts_.T = T;
-  ensure_grad_scratch();  // the fused head writes d lnf during the forward
+  ensure_grad_scratch(B, T);  // the fused head writes d lnf during the forward
   const float loss = forward_impl(tokens, targets, B, T, Head::kTrain, dloss_scale);
   backward_body();
   return loss;
