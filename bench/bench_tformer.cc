@@ -15,7 +15,7 @@
 
 #include "core/rng.h"
 #include "generate/generator.h"
-#include "model/gpt.h"
+#include "model/model.h"
 #include "train/optimizer.h"
 
 using namespace tf;
@@ -98,19 +98,21 @@ int main(int argc, char** argv) {
     out["bytes_per_second"] = bandwidth();
   } else {
     const Config c = preset_config(preset);
-    Gpt g(c);
-    init_params(c, g.params().data(), 1);
+    Model g(c);
+    init_params(c, g.mutable_params().data(), 1);
     out["parameters"] = g.params().size();
+    Workspace ws;  // kept across repetitions: only the first allocates
     if (what == "train") {
       Optimizer opt(g.table(), {});
       const auto x = random_tokens(size_t(batch) * seq, c.vocab_size, 2), y = random_tokens(size_t(batch) * seq, c.vocab_size, 3);
       std::vector<double> times;
+      std::vector<float> grads;
       for (int r = 0; r <= reps; ++r) {  // the first step allocates: not timed
         auto t0 = Clock::now();
-        g.zero_grad();
-        g.forward_backward(x.data(), y.data(), batch, seq, 1.0f / float(batch * seq));
-        clip_grad_norm(g.grads().data(), g.grads().size(), 1.0);
-        opt.step(g.params().data(), g.grads().data(), 1e-4);
+        grads.assign(g.params().size(), 0.0f);
+        g.forward_backward(ws, grads.data(), x.data(), y.data(), batch, seq, 1.0f / float(batch * seq));
+        clip_grad_norm(grads.data(), grads.size(), 1.0);
+        opt.step(g.mutable_params().data(), grads.data(), 1e-4);
         if (r) times.push_back(seconds(t0));
       }
       out["seconds"] = median(times);
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
         KvCache cache(c, seq);
         KvSeq s;
         auto t0 = Clock::now();
-        g.prefill(cache, s, x);
+        g.prefill(ws, cache, s, x);
         if (r) times.push_back(seconds(t0));
       }
       out["tokens_per_second"] = seq / median(times);
@@ -130,11 +132,11 @@ int main(int argc, char** argv) {
       const auto x = random_tokens(size_t(prompt), c.vocab_size, 5);
       if (dtype == "bf16") g.use_bf16_weights();
       out["dtype"] = dtype;
-      GenerateOptions o{.strategy = beams > 1 ? Strategy::kBeam : Strategy::kGreedy, .max_new = new_tokens,
-                        .beams = beams, .kv_cache = !no_cache};
+      GenerateOptions o{.max_new = new_tokens, .kv_cache = !no_cache};
+      if (beams > 1) o.search = BeamSearch{.width = beams};
       std::vector<double> rates;
       for (int r = 0; r < reps; ++r) {
-        const GenerateResult res = generate(g, nullptr, x, o);
+        const GenerateResult res = generate(g, nullptr, x, o, {}, &ws);
         // Decode rate: steps after the prefill (each step yields one token per beam).
         rates.push_back(double(new_tokens - 1) / res.stats.decode_s);
       }

@@ -131,7 +131,8 @@ void print_walkthrough(const nlohmann::json& j) {
 void add_explain(CLI::App& app) {
   struct Opts {
     ToyOptions toy;
-    std::string model, strategy = "greedy";
+    GenerateSettings gen;
+    std::string model;
     bool json = false;
     int threads = 0;
   };
@@ -144,17 +145,13 @@ void add_explain(CLI::App& app) {
   sub->add_option("--new", o->toy.new_tokens, "tokens to generate")->capture_default_str();
   sub->add_option("--steps", o->toy.train_steps, "toy training steps")->capture_default_str();
   sub->add_option("--model", o->model, "walk through a real model directory instead of the toy");
-  sub->add_option("--strategy", o->strategy, "greedy | sample")->capture_default_str();
-  sub->add_option("--temperature", o->toy.gen.proc.temperature, "sampling temperature")->capture_default_str();
-  sub->add_option("--top-k", o->toy.gen.proc.top_k, "top-k (0 = off)")->capture_default_str();
-  sub->add_option("--top-p", o->toy.gen.proc.top_p, "top-p (1 = off)")->capture_default_str();
-  sub->add_option("--seed", o->toy.gen.seed, "sampling seed")->capture_default_str();
+  add_generate_flags(sub, o->gen, {"strategy", "temperature", "top_k", "top_p", "min_p", "seed"});
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
-  sub->callback([o] {
+  sub->callback([o, sub] {
     set_threads(o->threads);
-    if (o->strategy == "sample") o->toy.gen.strategy = Strategy::kSample;
-    else if (o->strategy != "greedy") throw UsageError("--strategy must be greedy or sample");
-    validate(o->toy.gen.proc);
+    o->toy.gen = generate_options(sub, o->gen);
+    if (std::holds_alternative<BeamSearch>(o->toy.gen.search))
+      throw UsageError("--strategy must be greedy or sample: explain walks one sequence");
     if (o->toy.train_steps < 0 || o->toy.train_steps > 100000) throw UsageError("--steps must be in [0, 100000]");
     nlohmann::json j;
     if (!o->model.empty()) {

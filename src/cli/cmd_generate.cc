@@ -11,58 +11,34 @@ namespace tf::cli {
 
 void add_generate(CLI::App& app) {
   struct Opts {
-    std::string model, prompt, tokens, strategy = "greedy", dtype = "f32";
-    GenerateOptions g;
-    bool no_cache = false, json = false, stream = false;
+    std::string model, prompt, tokens, dtype = "f32";
+    GenerateSettings gen;
+    bool json = false, stream = false;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  auto& g = o->g;
-  g.beams = 4;
   auto* sub = app.add_subcommand("generate", "Generate in inference mode: one token at a time, KV-cached");
   sub->add_option("--model", o->model, "model directory")->required();
   sub->add_option("--prompt", o->prompt, "prompt text (needs the directory's tokenizer)");
   sub->add_option("--tokens", o->tokens, "prompt token ids, e.g. 1,2,3");
-  sub->add_option("--max-new", g.max_new, "new tokens at most")->capture_default_str();
-  sub->add_option("--strategy", o->strategy, "greedy | sample | beam")->capture_default_str();
-  sub->add_option("--temperature", g.proc.temperature, "sampling temperature (0 = greedy)")->capture_default_str();
-  sub->add_option("--top-k", g.proc.top_k, "keep the k most likely (0 = off)")->capture_default_str();
-  sub->add_option("--top-p", g.proc.top_p, "nucleus: smallest set with probability >= p (1 = off)")->capture_default_str();
-  sub->add_option("--min-p", g.proc.min_p, "keep p >= min-p x the largest (0 = off)")->capture_default_str();
-  sub->add_option("--repetition-penalty", g.proc.repetition_penalty, "HF repetition penalty (1 = off)")->capture_default_str();
-  sub->add_option("--frequency-penalty", g.proc.frequency_penalty, "OpenAI frequency penalty")->capture_default_str();
-  sub->add_option("--presence-penalty", g.proc.presence_penalty, "OpenAI presence penalty")->capture_default_str();
-  sub->add_option("--no-repeat-ngram", g.proc.no_repeat_ngram, "ban repeating n-grams of this size (0 = off)")->capture_default_str();
-  sub->add_option("--beams", g.beams, "beam width K")->capture_default_str();
-  sub->add_option("--length-penalty", g.length_penalty, "beam score = logprob / length^A")->capture_default_str();
-  sub->add_flag("--early-stopping", g.early_stopping, "stop beam search once K hypotheses finished");
-  sub->add_option("--num-return", g.num_return, "sequences to return")->capture_default_str();
-  sub->add_option("--min-new", g.min_new, "no EOS/stop before this many new tokens")->capture_default_str();
-  sub->add_option("--eos", g.eos, "end-of-sequence token id (-1 = none)")->capture_default_str();
-  sub->add_option("--stop", g.stop, "stop string (repeatable)");
-  sub->add_option("--seed", g.seed, "sampling seed")->capture_default_str();
+  add_generate_flags(sub, o->gen);
   sub->add_option("--dtype", o->dtype, "weights for decoding: f32 | bf16 (rounded, half the bytes to stream)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
-  sub->add_flag("--no-kv-cache", o->no_cache, "recompute the whole context every step (the baseline)");
   sub->add_flag("--json", o->json, "print sequences and stats as JSON");
   sub->add_flag("--stream", o->stream, "print text as it is produced");
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
   sub->callback([o, sub] {
     set_threads(o->threads);
-    GenerateOptions& g = o->g;
-    if (o->strategy == "greedy") g.strategy = Strategy::kGreedy;
-    else if (o->strategy == "sample") g.strategy = Strategy::kSample;
-    else if (o->strategy == "beam") g.strategy = Strategy::kBeam;
-    else throw UsageError("--strategy must be greedy, sample or beam, got " + o->strategy);
-    g.kv_cache = !o->no_cache;
+    GenerateOptions g = generate_options(sub, o->gen);
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     if (o->dtype == "bf16") m.model->use_bf16_weights();
     if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
       g.eos = 50256;  // GPT-2's <|endoftext|>
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
-    const bool stream = o->stream && !o->json && m.tokenizer && g.strategy != Strategy::kBeam && g.num_return == 1;
+    const bool stream = o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) &&
+                        g.num_return() == 1;
     std::string pending;  // bytes held back so that a UTF-8 character is never split
     OnToken on_token;
     if (stream) {
@@ -77,13 +53,13 @@ void add_generate(CLI::App& app) {
         return true;
       };
     }
-    const GenerateResult r = generate(*m.model, m.tokenizer.get(), ids, g, on_token);
+    const GenerateResult r = generate(*m.model, m.tokenizer.get(), ids, g, {.on_token = on_token});
     const auto& s = r.stats;
     if (o->json) {
       nlohmann::json seqs = nlohmann::json::array();
       for (auto& q : r.sequences) {
         nlohmann::json j = {{"tokens", q.tokens}, {"logprob", q.logprob}, {"token_logprobs", q.logprobs},
-                            {"score", q.score}, {"finish_reason", q.finish_reason}};
+                            {"score", q.score}, {"finish_reason", finish_reason_name(q.finish_reason)}};
         if (m.tokenizer) j["text"] = q.text;  // invalid UTF-8 is replaced when dumped
         seqs.push_back(j);
       }
@@ -106,7 +82,7 @@ void add_generate(CLI::App& app) {
     } else {
       for (size_t i = 0; i < r.sequences.size(); ++i) {
         const auto& q = r.sequences[i];
-        if (r.sequences.size() > 1) std::printf("--- %zu (score %.4f, %s)\n", i + 1, q.score, q.finish_reason.c_str());
+        if (r.sequences.size() > 1) std::printf("--- %zu (score %.4f, %s)\n", i + 1, q.score, finish_reason_name(q.finish_reason));
         if (m.tokenizer) {
           std::fwrite(o->prompt.data(), 1, o->prompt.size(), stdout);
           std::fwrite(q.text.data(), 1, q.text.size(), stdout);

@@ -76,8 +76,8 @@ void add_init(CLI::App& app) {
     }
     if (fs::exists(o->out) && !(fs::is_directory(o->out) && fs::is_empty(o->out)))
       throw Error(o->out + ": exists and is not an empty folder; refusing to overwrite it");
-    Gpt model(cfg);
-    init_params(cfg, model.params().data(), o->seed);
+    Model model(cfg);
+    init_params(cfg, model.mutable_params().data(), o->seed);
     save_model_dir(o->out, model, tok_dir);
     std::cout << "wrote " << o->out << ": " << model.params().size() << " parameters (d="
               << cfg.n_embd << ", " << cfg.n_layer << " layers, " << cfg.n_head << " heads, vocab "
@@ -120,15 +120,17 @@ void add_eval(CLI::App& app) {
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("eval: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
-    Gpt& g = *m.model;
+    const Model& g = *m.model;
     const Config& c = g.config();
     const int T = int(ids.size());
-    g.forward(ids.data(), nullptr, 1, T);
+    Workspace ws;
+    g.forward(ws, ids.data(), 1, T);
+    const float* logits = g.head_all(ws);  // (T, V)
     // Mean next-token cross-entropy: logits at position t predict token t+1.
     double loss = NAN;
     if (T > 1) {
       std::vector<float> losses(T - 1), lse(T - 1);
-      cross_entropy_forward(losses.data(), lse.data(), g.logits(), ids.data() + 1, T - 1,
+      cross_entropy_forward(losses.data(), lse.data(), logits, ids.data() + 1, T - 1,
                             c.vocab_size);
       loss = 0;
       for (float l : losses) loss += l;
@@ -137,11 +139,11 @@ void add_eval(CLI::App& app) {
     if (!o->dump.empty()) {
       std::vector<TensorOut> t;
       const long C = c.n_embd, NH = c.n_head;
-      t.push_back({"logits", {T, c.vocab_size}, g.logits()});
-      for (int l = 0; l <= c.n_layer; ++l) t.push_back({"hidden." + std::to_string(l), {T, C}, g.hidden(l)});
-      t.push_back({"final", {T, C}, g.final_hidden()});
+      t.push_back({"logits", {T, c.vocab_size}, logits});
+      for (int l = 0; l <= c.n_layer; ++l) t.push_back({"hidden." + std::to_string(l), {T, C}, ws.hidden(l)});
+      t.push_back({"final", {T, C}, ws.final_hidden()});
       for (int l = 1; l <= c.n_layer; ++l)
-        t.push_back({"attn." + std::to_string(l), {NH, T, T}, g.attention(l - 1)});
+        t.push_back({"attn." + std::to_string(l), {NH, T, T}, ws.attention(l - 1)});
       write_safetensors(o->dump, t);
     }
     if (o->json) {

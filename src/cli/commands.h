@@ -8,6 +8,8 @@
 
 namespace tf {
 struct LoadedModel;
+struct GenerateSettings;
+struct GenerateOptions;
 }
 
 namespace tf::cli {
@@ -26,5 +28,9 @@ void set_threads(int threads);                             // 0 = all cores
 bool stdout_is_terminal();
 // The prompt as token ids: --tokens as given, or --prompt through the directory's tokenizer.
 std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens);
+// The generation flags (generate/options.h) named by ids, all when empty, bound to s.
+void add_generate_flags(CLI::App* sub, GenerateSettings& s, const std::vector<std::string>& ids = {});
+// The options the parsed flags describe; a flag the strategy ignores is an error.
+GenerateOptions generate_options(const CLI::App* sub, const GenerateSettings& s);
 
 }  // namespace tf::cli

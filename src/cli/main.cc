@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "generate/options.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tformer: a GPT engine with a parallel training pass and a cached inference step"};
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : tf::kExitUsage;
+  } catch (const tf::FieldError& e) {  // a generation option, named as its flag
+    std::cerr << "tformer: error: " << tf::render_field_error(e, tf::cli_name) << "\n";
+    return e.exit_code();
   } catch (const tf::Error& e) {
     std::cerr << "tformer: error: " << e.what() << "\n";
     return e.exit_code();

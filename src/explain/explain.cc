@@ -66,12 +66,13 @@ std::vector<std::string> names_of(const std::vector<int>& ids, const Names& name
 
 // Training mode: ONE parallel pass over the whole sequence, the causal mask inside. Keeps h_t
 // of every position in h_train for the check.
-nlohmann::json training_pass(Gpt& g, const std::vector<int>& train_tokens, const Names& names,
-                             std::vector<float>& h_train) {
+nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<int>& train_tokens,
+                             const Names& names, std::vector<float>& h_train) {
   const Config& c = g.config();
   const int V = c.vocab_size, C = c.n_embd, L = c.n_layer, NH = c.n_head;
   const int T = int(train_tokens.size());
-  g.forward(train_tokens.data(), nullptr, 1, T);
+  g.forward(ws, train_tokens.data(), 1, T);
+  const float* logits = g.head_all(ws);  // (T, V)
   nlohmann::json tr;
   tr["tokens"] = names_of(train_tokens, names);
   tr["ids"] = train_tokens;
@@ -86,18 +87,18 @@ nlohmann::json training_pass(Gpt& g, const std::vector<int>& train_tokens, const
   nlohmann::json layers = nlohmann::json::array();
   for (int l = 0; l < L; ++l) {
     nlohmann::json heads = nlohmann::json::array();
-    for (int h = 0; h < NH; ++h) heads.push_back(rows(g.attention(l) + size_t(h) * T * T, T, T));
+    for (int h = 0; h < NH; ++h) heads.push_back(rows(ws.attention(l) + size_t(h) * T * T, T, T));
     layers.push_back(heads);
   }
   tr["attention"] = layers;  // [layer][head][query t][key s]
-  tr["embedding_sum"] = rows(g.hidden(0), T, C);  // token + position embedding
-  tr["hidden"] = rows(g.hidden(L), T, C);          // h_t: the output of the last block
+  tr["embedding_sum"] = rows(ws.hidden(0), T, C);  // token + position embedding
+  tr["hidden"] = rows(ws.hidden(L), T, C);          // h_t: the output of the last block
   // The shift: logits at position i predict token i+1; per-position loss and its gradient at
   // the logits, p − one-hot (the mean's gradient is that divided by T−1).
   nlohmann::json per_pos = nlohmann::json::array(), grads = nlohmann::json::array(), preds = nlohmann::json::array();
   double loss = 0;
   for (int t = 0; t + 1 < T; ++t) {
-    auto p = softmax(g.logits() + size_t(t) * V, V);
+    auto p = softmax(logits + size_t(t) * V, V);
     const int target = train_tokens[t + 1];
     const double lt = -std::log(std::max(p[target], 1e-30f));
     loss += lt;
@@ -112,49 +113,51 @@ nlohmann::json training_pass(Gpt& g, const std::vector<int>& train_tokens, const
   tr["per_position"] = per_pos;
   tr["logit_grad"] = grads;
   tr["argmax_predictions"] = preds;
-  h_train.assign(g.hidden(L), g.hidden(L) + size_t(T) * C);
+  h_train.assign(ws.hidden(L), ws.hidden(L) + size_t(T) * C);
   return tr;
 
 }
 
-// Inference mode: prefill the prompt, then one cached step per new token; every step's cache
-// rows, h_t, candidates and pick.
+// Inference mode: prefill the prompt, then one cached step per new token: the decode loop of
+// `tformer generate`, watched through its hooks. Records every step's cache rows, h_t,
+// candidates and pick.
 struct Inference {
   nlohmann::json json;
   std::vector<std::vector<float>> h;  // h_t of every processed position
   std::vector<int> generated;
 };
-Inference inference_steps(Gpt& g, const std::vector<int>& prompt, int new_tokens, const GenerateOptions& gen_opts,
-                          const Names& names) {
+Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>& prompt, int new_tokens,
+                          const GenerateOptions& gen_opts, const Names& names) {
   const Config& c = g.config();
   const int V = c.vocab_size, C = c.n_embd, L = c.n_layer;
   const int P = int(prompt.size());
-  KvCache cache(c, P + new_tokens);
-  KvSeq seq;
-  std::vector<float> logits(V);
-  std::vector<int> context = prompt, counts;
+  GenerateOptions o = gen_opts;  // one sequence of exactly new_tokens
+  o.max_new = new_tokens;
+  o.min_new = 0;
+  o.eos = -1;
+  o.stop.clear();
+  o.kv_cache = true;
+  if (std::holds_alternative<BeamSearch>(o.search)) o.search = GreedySearch{};  // one sequence: its h_t
+  const SampleSearch* sampling = std::get_if<SampleSearch>(&o.search);
+  if (sampling && sampling->filters.temperature == 0) sampling = nullptr;
+  if (auto* s = std::get_if<SampleSearch>(&o.search)) s->num_return = 1;
   Inference out;
-  std::vector<std::vector<float>>& h_inf = out.h;
   nlohmann::json steps = nlohmann::json::array();
-  Rng rng(gen_opts.seed);
-  std::vector<int>& generated = out.generated;
-  for (int k = 0; k < new_tokens; ++k) {
+  std::vector<int> context = prompt, counts;
+  std::vector<float> ls(V);
+  DecodeHooks hooks;
+  hooks.on_pass = [&](int k, const Workspace& w, std::span<const float> logits) {
     nlohmann::json st;
     st["step"] = k + 1;
     std::vector<int> processed;
     if (k == 0) {
-      const float* l = g.prefill(cache, seq, prompt);
-      std::copy(l, l + V, logits.begin());
       processed = prompt;
-      for (int t = 0; t < P; ++t) h_inf.emplace_back(g.hidden(L) + size_t(t) * C, g.hidden(L) + size_t(t + 1) * C);
+      for (int t = 0; t < P; ++t) out.h.emplace_back(w.hidden(L) + size_t(t) * C, w.hidden(L) + size_t(t + 1) * C);
     } else {
-      KvSeq* sp = &seq;
-      const int tok = generated.back();
-      g.step(cache, std::span<KvSeq* const>(&sp, 1), std::span<const int>(&tok, 1), logits.data());
-      processed = {tok};
-      h_inf.emplace_back(g.step_hidden(L, 0), g.step_hidden(L, 0) + C);
+      processed = {out.generated.back()};
+      out.h.emplace_back(w.step_hidden(L, 0), w.step_hidden(L, 0) + C);
     }
-    const int len = seq.length();
+    const int len = P + k;  // positions in the cache after this pass
     std::vector<int> added, read;
     for (int t = len - int(processed.size()); t < len; ++t) added.push_back(t + 1);
     for (int t = 0; t < len; ++t) read.push_back(t + 1);
@@ -163,15 +166,14 @@ Inference inference_steps(Gpt& g, const std::vector<int>& prompt, int new_tokens
     st["cache_rows_added"] = added;
     st["cache_rows_read"] = read;
     st["context"] = names_of(context, names);
-    st["h"] = h_inf.back();
+    st["h"] = out.h.back();
     st["top"] = top_candidates(logits.data(), V, names, 5);
-    std::span<float> ls(logits.data(), V);
-    apply_penalties(ls, context, gen_opts.proc, counts);
-    int pick;
-    if (gen_opts.strategy == Strategy::kSample && gen_opts.proc.temperature > 0) {
+    if (sampling) {
+      // The sampler's stages on this step's distribution (the loop draws from the same one).
+      std::copy(logits.begin(), logits.begin() + V, ls.begin());
+      apply_penalties(ls, context, o.penalties, counts);
       std::vector<std::vector<Candidate>> trace;
-      auto dist = sampling_distribution(ls, gen_opts.proc, &trace);
-      pick = sample_from(dist, rng);
+      sampling_distribution(ls, sampling->filters, &trace);
       nlohmann::json insp = nlohmann::json::array();
       const char* stage[] = {"temperature", "top-k", "top-p", "min-p"};
       for (size_t s = 0; s < trace.size(); ++s) {
@@ -180,25 +182,28 @@ Inference inference_steps(Gpt& g, const std::vector<int>& prompt, int new_tokens
         insp.push_back({{"after", stage[s]}, {"candidates", cs}});
       }
       st["sampler"] = insp;
-    } else {
-      pick = argmax(ls);
     }
-    st["picked"] = names(pick);
-    st["picked_id"] = pick;
-    generated.push_back(pick);
-    context.push_back(pick);
     steps.push_back(st);
-  }
-  out.json = {{"prompt", names_of(prompt, names)}, {"generated", names_of(generated, names)}, {"steps", steps},
-              {"forward_passes", new_tokens}, {"kv_cache_bytes", cache.kv_cache_bytes_used()}};
+  };
+  hooks.on_token = [&](int, int token, float) {
+    steps.back()["picked"] = names(token);
+    steps.back()["picked_id"] = token;
+    out.generated.push_back(token);
+    context.push_back(token);
+    return true;
+  };
+  generate(g, nullptr, prompt, o, hooks, &ws);
+  // The rows written: the prompt's and one per step after the prefill.
+  const size_t rows = size_t(P) + new_tokens - 1;
+  out.json = {{"prompt", names_of(prompt, names)}, {"generated", names_of(out.generated, names)}, {"steps", steps},
+              {"forward_passes", new_tokens}, {"kv_cache_bytes", rows * kv_cache_row_bytes(c)}};
   return out;
-
 }
 
 // The check: h_t from the cached steps against h_t from one parallel pass. The reference is the
 // training pass when the processed tokens are a prefix of the training sequence, else a
 // teacher-forced parallel pass over the processed tokens themselves.
-nlohmann::json h_check(Gpt& g, const std::vector<int>& train_tokens, const std::vector<float>& h_train,
+nlohmann::json h_check(const Model& g, Workspace& ws, const std::vector<int>& train_tokens, const std::vector<float>& h_train,
                        const std::vector<int>& prompt, const Inference& inf) {
   const int C = g.config().n_embd, L = g.config().n_layer, T = int(train_tokens.size());
   std::vector<int> processed_all(prompt);
@@ -207,8 +212,8 @@ nlohmann::json h_check(Gpt& g, const std::vector<int>& train_tokens, const std::
                       std::equal(processed_all.begin(), processed_all.end(), train_tokens.begin());
   std::vector<float> h_ref = h_train;
   if (!prefix) {
-    g.forward(processed_all.data(), nullptr, 1, int(processed_all.size()));
-    h_ref.assign(g.hidden(L), g.hidden(L) + processed_all.size() * C);
+    g.forward(ws, processed_all.data(), 1, int(processed_all.size()));
+    h_ref.assign(ws.hidden(L), ws.hidden(L) + processed_all.size() * C);
   }
   nlohmann::json diffs = nlohmann::json::array();
   double worst = 0;
@@ -262,16 +267,17 @@ nlohmann::json cost_comparison(const Config& c, int P, int new_tokens, int T) {
 }
 
 // The shared core of both walkthroughs. `names` maps ids to display strings.
-nlohmann::json walkthrough(Gpt& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
+nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
                            const GenerateOptions& gen_opts, const Names& names) {
   const Config& c = g.config();
   if (int(prompt.size()) + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
   std::vector<float> h_train;
+  Workspace ws;
   nlohmann::json j;
-  j["training"] = training_pass(g, train_tokens, names, h_train);
-  const Inference inf = inference_steps(g, prompt, new_tokens, gen_opts, names);
+  j["training"] = training_pass(g, ws, train_tokens, names, h_train);
+  const Inference inf = inference_steps(g, ws, prompt, new_tokens, gen_opts, names);
   j["inference"] = inf.json;
-  j["check"] = h_check(g, train_tokens, h_train, prompt, inf);
+  j["check"] = h_check(g, ws, train_tokens, h_train, prompt, inf);
   j["comparison"] = cost_comparison(c, int(prompt.size()), new_tokens, int(train_tokens.size()));
   j["model"] = {{"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd}, {"vocab_size", c.vocab_size},
                 {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
@@ -307,12 +313,12 @@ Toy build_toy(const ToyOptions& o) {
   for (const auto& w : words) toy.sentence.push_back(int(std::find(toy.vocab.begin(), toy.vocab.end(), w) - toy.vocab.begin()));
   Config c{.vocab_size = int(toy.vocab.size()), .n_positions = kToyPositions, .n_embd = kToyD, .n_layer = 1, .n_head = 1};
   c.tie_word_embeddings = false;  // untied: the fixed embeddings do not limit the predictions
-  toy.model = std::make_unique<Gpt>(c);
-  Gpt& g = *toy.model;
-  init_params(c, g.params().data(), o.seed);
+  toy.model = std::make_unique<Model>(c);
+  Model& g = *toy.model;
+  init_params(c, g.mutable_params().data(), o.seed);
   // Token embeddings: the page's table for its words, N(0, 0.5) from the seed for others.
   Rng rng(o.seed * 7919 + 1);
-  float* wte = g.weights().wte;
+  float* wte = g.mutable_params().data() + g.table()[0].offset;
   for (size_t v = 0; v < toy.vocab.size(); ++v) {
     auto it = std::find_if(kExampleEmbeddings.begin(), kExampleEmbeddings.end(),
                            [&](auto& e) { return e.first == toy.vocab[v]; });
@@ -322,11 +328,13 @@ Toy build_toy(const ToyOptions& o) {
   Optimizer opt(g.table(), {.kind = "adamw", .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.0});
   opt.frozen = {"wte.weight"};
   const int T = int(toy.sentence.size()) - 1;
+  Workspace ws;
+  std::vector<float> grads(g.params().size());
   for (int s = 0; s < o.train_steps; ++s) {
-    g.zero_grad();
-    const double loss = g.forward(toy.sentence.data(), toy.sentence.data() + 1, 1, T);
-    g.backward(1.0f / T);
-    opt.step(g.params().data(), g.grads().data(), 0.05);
+    std::fill(grads.begin(), grads.end(), 0.0f);
+    const double loss = g.forward_backward(ws, grads.data(), toy.sentence.data(), toy.sentence.data() + 1, 1, T,
+                                           1.0f / T);
+    opt.step(g.mutable_params().data(), grads.data(), 0.05);
     toy.loss_curve.push_back(loss);
     if (o.on_train_step) o.on_train_step(s + 1, loss);
   }
@@ -345,7 +353,7 @@ nlohmann::json explain_toy(const ToyOptions& o) {
   j["sentence"] = o.sentence;
   j["vocab"] = toy.vocab;
   j["d"] = kToyD;
-  const Gpt& g = *toy.model;
+  const Model& g = *toy.model;
   j["embeddings"] = {{"token", rows(g.params().data() + g.table()[0].offset, int(toy.vocab.size()), kToyD)},
                      {"position", rows(g.params().data() + g.table()[1].offset, int(toy.sentence.size()), kToyD)},
                      {"frozen", "token embeddings are fixed to the table and not trained"}};
@@ -364,7 +372,7 @@ nlohmann::json explain_toy(const ToyOptions& o) {
   return j;
 }
 
-nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
+nlohmann::json explain_model(const Model& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
                              const GenerateOptions& gen) {
   const std::vector<int> ids = tok.encode(prompt);
   if (ids.empty()) throw UsageError("--prompt is empty");
@@ -372,7 +380,8 @@ nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string
   // compares the same tokens in both modes.
   GenerateOptions g = gen;
   g.max_new = new_tokens;
-  g.num_return = 1;
+  if (auto* s = std::get_if<SampleSearch>(&g.search)) s->num_return = 1;
+  if (auto* b = std::get_if<BeamSearch>(&g.search)) b->num_return = 1;
   const auto r = generate(model, &tok, ids, g);
   std::vector<int> seq = ids;
   seq.insert(seq.end(), r.sequences[0].tokens.begin(), r.sequences[0].tokens.end());

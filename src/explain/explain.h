@@ -8,7 +8,7 @@
 #include <string>
 
 #include "generate/generator.h"
-#include "model/gpt.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tf {
@@ -30,7 +30,7 @@ struct ToyOptions {
 struct Toy {
   std::vector<std::string> vocab;
   std::vector<int> sentence;        // ids
-  std::unique_ptr<Gpt> model;
+  std::unique_ptr<Model> model;
   std::vector<double> loss_curve;   // one value per training step
 };
 // The toy's word-level tokenizer: words split on whitespace, each word one token; a token's
@@ -56,7 +56,7 @@ std::vector<int> toy_encode(const Toy& toy, const std::string& text);
 nlohmann::json explain_toy(const ToyOptions& o);
 // The same walkthrough on a real model: training-mode pass over prompt + generated text, the
 // inference steps, the h_t check, per layer and head attention.
-nlohmann::json explain_model(Gpt& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
+nlohmann::json explain_model(const Model& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
                              const GenerateOptions& gen);
 
 }  // namespace tf

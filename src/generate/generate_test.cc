@@ -22,7 +22,7 @@ std::vector<float> random_logits(int V, uint64_t seed, float scale = 2.0f) {
 }
 
 // The naive reference: full softmax, then each filter by its definition.
-std::map<int, double> naive_distribution(const std::vector<float>& logits, const ProcessorOptions& o) {
+std::map<int, double> naive_distribution(const std::vector<float>& logits, const SamplingFilters& o) {
   const int V = int(logits.size());
   std::vector<double> p(V);
   double mx = *std::max_element(logits.begin(), logits.end()), s = 0;
@@ -59,8 +59,26 @@ std::map<int, double> naive_distribution(const std::vector<float>& logits, const
   return d;
 }
 
+// The tests' shorthand for options of strategy s.
+struct Opts {
+  Strategy strategy = Strategy::kGreedy;
+  int max_new = 32, eos = -1, beams = 4, num_return = 1;
+  uint64_t seed = 0;
+  float length_penalty = 1.0f;
+  SamplingFilters filters;
+  Penalties penalties;
+};
+GenerateOptions opts(const Opts& a) {
+  GenerateOptions o{.max_new = a.max_new, .eos = a.eos, .penalties = a.penalties};
+  if (a.strategy == Strategy::kSample)
+    o.search = SampleSearch{.filters = a.filters, .num_return = a.num_return, .seed = a.seed};
+  if (a.strategy == Strategy::kBeam)
+    o.search = BeamSearch{.width = a.beams, .length_penalty = a.length_penalty, .num_return = a.num_return};
+  return o;
+}
+
 TEST(Processors, FiltersMatchTheNaiveDefinitions) {
-  std::vector<ProcessorOptions> cases = {
+  std::vector<SamplingFilters> cases = {
       {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 5}, {.temperature = 1.3f, .top_p = 0.8f},
       {.temperature = 1.0f, .min_p = 0.1f}, {.temperature = 0.9f, .top_k = 20, .top_p = 0.5f, .min_p = 0.05f}};
   for (size_t ci = 0; ci < cases.size(); ++ci)
@@ -84,14 +102,14 @@ TEST(Processors, TopPKeepsTheTokenThatCrossesP) {
 TEST(Processors, PenaltiesAndNoRepeatNgram) {
   std::vector<float> l = {2.0f, -1.0f, 0.5f, 3.0f};
   std::vector<int> ctx = {0, 1, 1}, counts;
-  ProcessorOptions o{.repetition_penalty = 2.0f, .frequency_penalty = 0.5f, .presence_penalty = 0.25f};
+  Penalties o{.repetition = 2.0f, .frequency = 0.5f, .presence = 0.25f};
   apply_penalties(l, ctx, o, counts);
   EXPECT_FLOAT_EQ(l[0], 2.0f / 2 - 0.5f - 0.25f);
   EXPECT_FLOAT_EQ(l[1], -1.0f * 2 - 1.0f - 0.25f);
   EXPECT_FLOAT_EQ(l[2], 0.5f);
   std::vector<float> l2(4, 0.0f);
   std::vector<int> ctx2 = {2, 3, 1, 2};  // last token 2; "2 3" seen: 3 is banned for n = 2
-  apply_penalties(l2, ctx2, {.no_repeat_ngram = 2}, counts);
+  apply_penalties(l2, ctx2, Penalties{.no_repeat_ngram = 2}, counts);
   EXPECT_TRUE(std::isinf(l2[3]));
   EXPECT_EQ(l2[0], 0.0f);
   EXPECT_EQ(l2[1], 0.0f);
@@ -99,7 +117,7 @@ TEST(Processors, PenaltiesAndNoRepeatNgram) {
 
 TEST(Sampler, FrequenciesFollowTheDistribution) {
   auto l = random_logits(8, 3, 1.0f);
-  ProcessorOptions o{.temperature = 1.0f, .top_k = 6};
+  SamplingFilters o{.temperature = 1.0f, .top_k = 6};
   auto dist = sampling_distribution(l, o);
   Rng rng(11);
   std::map<int, int> hits;
@@ -109,22 +127,21 @@ TEST(Sampler, FrequenciesFollowTheDistribution) {
   EXPECT_EQ(hits.size(), dist.size());  // nothing outside the top-k is ever drawn
 }
 
-Gpt random_model(uint64_t seed, int V = 11) {
+Model random_model(uint64_t seed, int V = 11) {
   Config c{.vocab_size = V, .n_positions = 32, .n_embd = 16, .n_layer = 2, .n_head = 2};
-  Gpt g(c);
-  init_params(c, g.params().data(), seed);
+  Model g(c);
+  init_params(c, g.mutable_params().data(), seed);
   Rng r(seed);
-  for (auto& p : g.params()) p += 0.3f * r.normal();  // peaky distributions, varied choices
+  for (auto& p : g.mutable_params()) p += 0.3f * r.normal();  // peaky distributions, varied choices
   return g;
 }
 
 TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
-  Gpt g = random_model(5);
+  Model g = random_model(5);
   std::vector<int> prompt = {1, 4, 2};
   for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
-    GenerateOptions o{.strategy = s, .max_new = 12, .seed = 7, .beams = 3, .num_return = s == Strategy::kGreedy ? 1 : 2};
-    o.proc.top_k = 5;
-    o.proc.repetition_penalty = 1.2f;
+    GenerateOptions o = opts({.strategy = s, .max_new = 12, .beams = 3, .num_return = s == Strategy::kGreedy ? 1 : 2,
+                              .seed = 7, .filters = {.top_k = 5}, .penalties = {.repetition = 1.2f}});
     auto a = generate(g, nullptr, prompt, o);
     o.kv_cache = false;
     auto b = generate(g, nullptr, prompt, o);
@@ -135,17 +152,17 @@ TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
 }
 
 TEST(Generate, SameSeedSameSamplesAtAnyThreadCount) {
-  Gpt g = random_model(6, 40);
+  Model g = random_model(6, 40);
   std::vector<int> prompt = {3};
-  GenerateOptions o{.strategy = Strategy::kSample, .max_new = 20, .seed = 99, .num_return = 3};
-  o.proc.temperature = 1.5f;
+  GenerateOptions o = opts({.strategy = Strategy::kSample, .max_new = 20, .num_return = 3, .seed = 99,
+                            .filters = {.temperature = 1.5f}});
   omp_set_num_threads(1);
   auto a = generate(g, nullptr, prompt, o);
   omp_set_num_threads(2);
   auto b = generate(g, nullptr, prompt, o);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(a.sequences[i].tokens, b.sequences[i].tokens);
   EXPECT_NE(a.sequences[0].tokens, a.sequences[1].tokens);  // independent samples differ
-  o.num_return = 1;
+  std::get<SampleSearch>(o.search).num_return = 1;
   auto c = generate(g, nullptr, prompt, o);
   EXPECT_EQ(c.sequences[0].tokens, a.sequences[0].tokens);  // sample 0 draws from Rng(seed)
 }
@@ -154,10 +171,11 @@ TEST(Generate, SameSeedSameSamplesAtAnyThreadCount) {
 // finds the exact best sequence of n tokens; exhaustive search over V^n confirms it.
 TEST(BeamSearch, EqualsExhaustiveSearchWhenWideEnough) {
   const int V = 5, n = 3;
-  Gpt g = random_model(8, V);
+  Model g = random_model(8, V);
   std::vector<int> prompt = {2, 0};
-  GenerateOptions o{.strategy = Strategy::kBeam, .max_new = n, .beams = 25, .length_penalty = 0.0f};
+  GenerateOptions o = opts({.strategy = Strategy::kBeam, .max_new = n, .beams = 25, .length_penalty = 0.0f});
   auto r = generate(g, nullptr, prompt, o);
+  Workspace ws;
   double best = -1e30;
   std::vector<int> best_seq;
   std::vector<float> lp(V);
@@ -165,8 +183,8 @@ TEST(BeamSearch, EqualsExhaustiveSearchWhenWideEnough) {
     std::vector<int> seq = {s / 25, (s / 5) % 5, s % 5}, ctx = prompt;
     double cum = 0;
     for (int k = 0; k < n; ++k) {
-      g.forward(ctx.data(), nullptr, 1, int(ctx.size()));
-      log_softmax(std::span<const float>(g.logits() + (ctx.size() - 1) * V, V), lp);
+      g.forward(ws, ctx.data(), 1, int(ctx.size()));
+      log_softmax(std::span<const float>(g.head_all(ws) + (ctx.size() - 1) * V, V), lp);
       cum += lp[seq[k]];
       ctx.push_back(seq[k]);
     }
@@ -180,18 +198,18 @@ TEST(BeamSearch, EqualsExhaustiveSearchWhenWideEnough) {
 }
 
 TEST(BeamSearch, EosEntersThePoolWithLengthPenaltyScore) {
-  Gpt g = random_model(9, 6);
+  Model g = random_model(9, 6);
   std::vector<int> prompt = {1};
   for (int eos = 0; eos < 6; ++eos) {
-    GenerateOptions o{.strategy = Strategy::kBeam, .max_new = 6, .eos = eos, .beams = 3, .length_penalty = 1.5f,
-                      .num_return = 3};
+    GenerateOptions o = opts({.strategy = Strategy::kBeam, .max_new = 6, .eos = eos, .beams = 3, .num_return = 3,
+                              .length_penalty = 1.5f});
     auto r = generate(g, nullptr, prompt, o);
     for (size_t i = 1; i < r.sequences.size(); ++i) EXPECT_GE(r.sequences[i - 1].score, r.sequences[i].score);
     for (auto& s : r.sequences) {
       double cum = 0;
       for (float x : s.logprobs) cum += x;
       EXPECT_NEAR(s.score, cum / std::pow(double(s.tokens.size()), 1.5), 1e-4);
-      if (s.finish_reason == "eos") {
+      if (s.finish_reason == FinishReason::kEos) {
         EXPECT_EQ(s.tokens.back(), eos);
       }
     }
@@ -199,25 +217,36 @@ TEST(BeamSearch, EosEntersThePoolWithLengthPenaltyScore) {
 }
 
 TEST(Generate, BadOptionsAreUsageErrors) {
-  Gpt g = random_model(1);
+  Model g = random_model(1);
   std::vector<int> p = {1};
   auto bad = [&](GenerateOptions o) { EXPECT_THROW(generate(g, nullptr, p, o), Error); };
-  GenerateOptions o;
-  o.proc.temperature = -1;
-  bad(o);
-  o = {};
-  o.proc.top_p = 0;
-  bad(o);
-  o = {};
-  o.proc.top_k = -1;
-  bad(o);
-  o = {};
-  o.proc.min_p = 2;
-  bad(o);
-  bad({.strategy = Strategy::kBeam, .beams = 0});
-  bad({.strategy = Strategy::kBeam, .beams = 2, .num_return = 3});
-  bad({.strategy = Strategy::kGreedy, .num_return = 2});
-  bad({.max_new = 40});  // 1 + 40 > n_positions 32
+  bad(opts({.strategy = Strategy::kSample, .filters = {.temperature = -1}}));
+  bad(opts({.strategy = Strategy::kSample, .filters = {.top_p = 0}}));
+  bad(opts({.strategy = Strategy::kSample, .filters = {.top_k = -1}}));
+  bad(opts({.strategy = Strategy::kSample, .filters = {.min_p = 2}}));
+  bad(opts({.strategy = Strategy::kBeam, .beams = 0}));
+  bad(opts({.strategy = Strategy::kBeam, .beams = 2, .num_return = 3}));
+  bad(opts({.max_new = 40}));  // 1 + 40 > n_positions 32
+  // Settings the front ends give: an option the strategy ignores is refused, naming it.
+  GenerateSettings greedy_two;
+  greedy_two.num_return = 2;
+  try {
+    to_options(greedy_two, [](const std::string& id) { return id == "num_return"; });
+    ADD_FAILURE() << "num_return with greedy accepted";
+  } catch (const FieldError& e) {
+    EXPECT_EQ(e.field(), "num_return");
+    EXPECT_EQ(render_field_error(e, cli_name), "--num-return needs --strategy sample or beam (the strategy is greedy)");
+  }
+  GenerateSettings beams;
+  beams.strategy = "beam";
+  beams.beams = 2;
+  beams.num_return = 3;
+  try {
+    to_options(beams, [](const std::string& id) { return id == "beams" || id == "num_return"; });
+    ADD_FAILURE() << "num_return > beams accepted";
+  } catch (const FieldError& e) {
+    EXPECT_EQ(render_field_error(e, json_name), "num_return 3 is more than beams 2");
+  }
   EXPECT_THROW(generate(g, nullptr, std::vector<int>{}, GenerateOptions{}), Error);
   EXPECT_THROW(generate(g, nullptr, std::vector<int>{11}, GenerateOptions{}), Error);
 }
@@ -229,29 +258,29 @@ namespace tf {
 namespace {
 
 // Σ log-softmax(raw logits) of the continuation, recomputed by one teacher-forced pass.
-double teacher_forced_logprob(Gpt& g, const std::vector<int>& prompt, const std::vector<int>& cont) {
+double teacher_forced_logprob(const Model& g, const std::vector<int>& prompt, const std::vector<int>& cont) {
   std::vector<int> seq = prompt;
   seq.insert(seq.end(), cont.begin(), cont.end());
   const int V = g.config().vocab_size, T = int(seq.size());
-  g.forward(seq.data(), nullptr, 1, T);
+  Workspace ws;
+  g.forward(ws, seq.data(), 1, T);
+  const float* logits = g.head_all(ws);
   std::vector<float> lp(V);
   double sum = 0;
   for (size_t k = 0; k < cont.size(); ++k) {
-    log_softmax(std::span<const float>(g.logits() + (prompt.size() - 1 + k) * V, V), lp);
+    log_softmax(std::span<const float>(logits + (prompt.size() - 1 + k) * V, V), lp);
     sum += lp[cont[k]];
   }
   return sum;
 }
 
 TEST(ModesCheckEachOther, LogprobEqualsTheTeacherForcedPass) {
-  Gpt g = random_model(21, 17);
+  Model g = random_model(21, 17);
   std::vector<int> prompt = {3, 1, 4};
   for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
-    GenerateOptions o{.strategy = s, .max_new = 10, .eos = 2, .seed = 3, .beams = 3,
-                      .num_return = s == Strategy::kGreedy ? 1 : 3};
-    o.proc.temperature = 0.8f;
-    o.proc.top_k = 6;
-    o.proc.repetition_penalty = 1.3f;
+    GenerateOptions o = opts({.strategy = s, .max_new = 10, .eos = 2, .beams = 3,
+                              .num_return = s == Strategy::kGreedy ? 1 : 3, .seed = 3,
+                              .filters = {.temperature = 0.8f, .top_k = 6}, .penalties = {.repetition = 1.3f}});
     const auto r = generate(g, nullptr, prompt, o);
     for (const auto& q : r.sequences) {
       const double want = teacher_forced_logprob(g, prompt, q.tokens);
@@ -265,12 +294,11 @@ TEST(ModesCheckEachOther, LogprobEqualsTheTeacherForcedPass) {
 }
 
 TEST(ModesCheckEachOther, BeamOfOneAndTopKOneAreGreedy) {
-  Gpt g = random_model(22, 13);
+  Model g = random_model(22, 13);
   std::vector<int> prompt = {5, 2};
-  const auto greedy = generate(g, nullptr, prompt, {.strategy = Strategy::kGreedy, .max_new = 12});
-  const auto beam1 = generate(g, nullptr, prompt, {.strategy = Strategy::kBeam, .max_new = 12, .beams = 1});
-  GenerateOptions topk1{.strategy = Strategy::kSample, .max_new = 12, .seed = 9};
-  topk1.proc.top_k = 1;
+  const auto greedy = generate(g, nullptr, prompt, opts({.strategy = Strategy::kGreedy, .max_new = 12}));
+  const auto beam1 = generate(g, nullptr, prompt, opts({.strategy = Strategy::kBeam, .max_new = 12, .beams = 1}));
+  GenerateOptions topk1 = opts({.strategy = Strategy::kSample, .max_new = 12, .seed = 9, .filters = {.top_k = 1}});
   const auto sampled = generate(g, nullptr, prompt, topk1);
   EXPECT_EQ(beam1.sequences[0].tokens, greedy.sequences[0].tokens);
   EXPECT_EQ(sampled.sequences[0].tokens, greedy.sequences[0].tokens);
@@ -283,15 +311,18 @@ double chi2_critical(int df) {
 }
 
 TEST(ModesCheckEachOther, FirstTokenFrequenciesPassChiSquare) {
-  Gpt g = random_model(23, 8);
+  Model g = random_model(23, 8);
   std::vector<int> prompt = {1, 6};
-  std::vector<ProcessorOptions> settings = {
+  std::vector<SamplingFilters> settings = {
       {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 4}, {.temperature = 1.3f, .top_p = 0.8f},
       {.temperature = 1.0f, .min_p = 0.2f}};
-  const float* l = g.forward_last(prompt.data(), 1, 2);
+  Workspace ws;
+  g.forward(ws, prompt.data(), 1, 2);
+  const float* l = g.head_last(ws);
   const std::vector<float> logits(l, l + 8);
   for (const auto& proc : settings) {
-    GenerateOptions o{.strategy = Strategy::kSample, .max_new = 1, .seed = 100, .num_return = 10000, .proc = proc};
+    GenerateOptions o = opts({.strategy = Strategy::kSample, .max_new = 1, .num_return = 10000, .seed = 100,
+                              .filters = proc});
     const auto r = generate(g, nullptr, prompt, o);
     std::map<int, int> hits;
     for (const auto& q : r.sequences) ++hits[q.tokens[0]];

@@ -1,39 +1,25 @@
-// Inference mode: autoregressive generation. The prompt is prefilled in one parallel pass that
-// fills the KV cache; each new token is one cached step (or, with kv_cache = false, one full
-// parallel pass over the whole context, the baseline the cache beats). Greedy, sampling and
-// beam search share the processors of processors.h.
+// Inference mode: autoregressive generation. One decode loop (decoder.cc) prefills the prompt
+// in one parallel pass that fills the KV cache, then advances every live hypothesis by one
+// cached step (or, with kv_cache = false, one full parallel pass over each context: the
+// baseline the cache beats). A search strategy (search.h: greedy, sampling, beam) only turns
+// each step's logits into choices; stopping, statistics and text belong to the loop.
 #pragma once
 #include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "generate/processors.h"
-#include "model/gpt.h"
+#include "generate/options.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tf {
 
-enum class Strategy { kGreedy, kSample, kBeam };
+enum class FinishReason { kEos, kStop, kLength, kCallback };
+const char* finish_reason_name(FinishReason r);  // "eos" | "stop" | "length" | "callback"
 
-struct GenerateOptions {
-  Strategy strategy = Strategy::kGreedy;
-  int max_new = 32;
-  int min_new = 0;          // EOS (and stop strings) cannot end a sequence before this
-  int eos = -1;             // -1: none
-  std::vector<std::string> stop;  // stop strings (need a tokenizer)
-  uint64_t seed = 0;        // sample i of num_return draws from Rng(seed + i)
-  int beams = 4;
-  float length_penalty = 1.0f;
-  bool early_stopping = false;
-  int num_return = 1;
-  bool kv_cache = true;
-  bool trace_beams = false;  // record the beam tree (GenerateResult::beam_tree)
-  ProcessorOptions proc;
-};
-
-// One node of the beam tree: node 0 is the prompt; every alive or finished hypothesis of a
-// step is a node whose parent is the hypothesis it continues.
+// One node of the search tree (recorded for beam search with BeamSearch::trace): node 0 is the
+// prompt; every hypothesis a step kept or finished is a node whose parent it continues.
 struct BeamNode {
   int id, parent, step, token;
   double cum_logprob, score;  // score: length-normalised, for finished nodes
@@ -41,12 +27,12 @@ struct BeamNode {
 };
 
 struct GeneratedSequence {
-  std::vector<int> tokens;    // generated tokens (the EOS included when it ended one)
+  std::vector<int> tokens;      // generated tokens (the EOS included when it ended one)
   std::vector<float> logprobs;  // per generated token, of the processed distribution
-  double logprob = 0;         // Σ over generated tokens of the log-softmax of the raw logits
-  double score = 0;           // beam: cumulative log-prob / length^length_penalty; else Σ logprobs
-  std::string finish_reason;  // "eos" | "stop" | "length"
-  std::string text;           // decoded, cut before a stop string (empty without tokenizer)
+  double logprob = 0;           // Σ over generated tokens of the log-softmax of the raw logits
+  double score = 0;             // beam: cumulative log-prob / length^length_penalty; else Σ logprobs
+  FinishReason finish_reason = FinishReason::kLength;
+  std::string text;             // decoded, cut before a stop string (empty without tokenizer)
 };
 
 struct GenerateStats {
@@ -61,21 +47,28 @@ struct GenerateStats {
 struct GenerateResult {
   std::vector<GeneratedSequence> sequences;
   GenerateStats stats;
-  std::vector<BeamNode> beam_tree;  // with trace_beams
+  std::vector<BeamNode> beam_tree;  // with BeamSearch::trace
 };
 
-// Called for each token as it is chosen (greedy and sampling; beam search reports only at the
-// end). Returning false stops that sequence.
+// Called for each token as it is chosen, with the sequence it extends (greedy and sampling: the
+// sample's index; beam search: the hypothesis' slot in the next step, -1 when the token ended
+// it). Returning false stops that sequence (finish reason "callback").
 using OnToken = std::function<bool(int seq, int token, float logprob)>;
+// Called after the prefill (step 0) and after every later pass with the caller's workspace
+// (the pass's hidden states) and the raw logits (M, V) of the M live hypotheses: the explainer
+// watches the loop through it.
+using OnPass = std::function<void(int step, const Workspace& ws, std::span<const float> logits)>;
 
-void validate(const GenerateOptions& o, int vocab_size, bool has_tokenizer);
-GenerateResult generate(Gpt& model, const Tokenizer* tok, std::span<const int> prompt,
-                        const GenerateOptions& o, const OnToken& on_token = nullptr);
-// Beam search (beam.cc); called by generate().
-GenerateResult beam_search(Gpt& model, const Tokenizer* tok, std::span<const int> prompt,
-                           const GenerateOptions& o);
+struct DecodeHooks {
+  OnToken on_token;
+  OnPass on_pass;
+};
 
-// Shared by both: does the generated text contain a stop string? Returns the cut position.
+// Generates from prompt with the model; ws is the caller's (a fresh one when null).
+GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt,
+                        const GenerateOptions& o, const DecodeHooks& hooks = {}, Workspace* ws = nullptr);
+
+// Does the generated text contain a stop string? Returns the cut position (npos: no).
 size_t find_stop(const std::string& text, const std::vector<std::string>& stop);
 
 }  // namespace tf

@@ -9,32 +9,19 @@
 
 namespace tf {
 
-void validate(const ProcessorOptions& o) {
-  auto need = [](bool ok, const std::string& m) {
-    if (!ok) throw UsageError(m);
-  };
-  need(o.temperature >= 0 && std::isfinite(o.temperature), "--temperature must be >= 0 (0 = greedy)");
-  need(o.top_k >= 0, "--top-k must be >= 0 (0 = off)");
-  need(o.top_p > 0 && o.top_p <= 1, "--top-p must be in (0, 1] (1 = off)");
-  need(o.min_p >= 0 && o.min_p <= 1, "--min-p must be in [0, 1] (0 = off)");
-  need(o.repetition_penalty > 0 && std::isfinite(o.repetition_penalty), "--repetition-penalty must be > 0 (1 = off)");
-  need(std::isfinite(o.frequency_penalty) && std::isfinite(o.presence_penalty), "penalties must be finite");
-  need(o.no_repeat_ngram >= 0, "--no-repeat-ngram must be >= 0 (0 = off)");
-}
-
-void apply_penalties(std::span<float> logits, std::span<const int> context, const ProcessorOptions& o,
+void apply_penalties(std::span<float> logits, std::span<const int> context, const Penalties& o,
                      std::vector<int>& counts) {
   const int V = int(logits.size());
   const bool any_penalty =
-      o.repetition_penalty != 1.0f || o.frequency_penalty != 0.0f || o.presence_penalty != 0.0f;
+      o.repetition != 1.0f || o.frequency != 0.0f || o.presence != 0.0f;
   if (any_penalty) {
     counts.assign(V, 0);
     for (int t : context) ++counts[t];
     for (int v = 0; v < V; ++v) {
       if (!counts[v]) continue;
       float& l = logits[v];
-      if (o.repetition_penalty != 1.0f) l = l > 0 ? l / o.repetition_penalty : l * o.repetition_penalty;
-      l -= o.frequency_penalty * float(counts[v]) + o.presence_penalty;
+      if (o.repetition != 1.0f) l = l > 0 ? l / o.repetition : l * o.repetition;
+      l -= o.frequency * float(counts[v]) + o.presence;
     }
   }
   const int n = o.no_repeat_ngram;
@@ -60,14 +47,14 @@ void renormalise(std::vector<Candidate>& c) {
 }
 }  // namespace
 
-std::vector<Candidate> sampling_distribution(std::span<const float> logits, const ProcessorOptions& o,
+std::vector<Candidate> sampling_distribution(std::span<const float> logits, const SamplingFilters& o,
                                              std::vector<std::vector<Candidate>>* trace) {
   std::vector<Candidate> c;
   sampling_distribution(logits, o, c, trace);
   return c;
 }
 
-void sampling_distribution(std::span<const float> logits, const ProcessorOptions& o, std::vector<Candidate>& c,
+void sampling_distribution(std::span<const float> logits, const SamplingFilters& o, std::vector<Candidate>& c,
                            std::vector<std::vector<Candidate>>* trace) {
   const int V = int(logits.size());
   const float temp = o.temperature > 0 ? o.temperature : 1.0f;

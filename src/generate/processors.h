@@ -21,22 +21,23 @@
 
 namespace tf {
 
-struct ProcessorOptions {
+// Steps 1-2.
+struct Penalties {
+  float repetition = 1.0f;
+  float frequency = 0.0f;
+  float presence = 0.0f;
+  int no_repeat_ngram = 0;
+};
+// Steps 3-6.
+struct SamplingFilters {
   float temperature = 1.0f;
   int top_k = 0;
   float top_p = 1.0f;
   float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float frequency_penalty = 0.0f;
-  float presence_penalty = 0.0f;
-  int no_repeat_ngram = 0;
 };
 
-// Throws UsageError for out-of-range values (temperature < 0, top-p outside (0, 1], ...).
-void validate(const ProcessorOptions& o);
-
 // Steps 1-2 in place on logits (V).
-void apply_penalties(std::span<float> logits, std::span<const int> context, const ProcessorOptions& o,
+void apply_penalties(std::span<float> logits, std::span<const int> context, const Penalties& o,
                      std::vector<int>& counts_scratch);
 
 // One candidate of the sampling distribution.
@@ -47,10 +48,10 @@ struct Candidate {
 // Steps 3-6: the candidates that survive, most likely first, probabilities renormalised.
 // Also records the candidate set after each step when trace is non-null (the sampler
 // inspector of the explainer): trace[0] after temperature, [1] top-k, [2] top-p, [3] min-p.
-std::vector<Candidate> sampling_distribution(std::span<const float> logits, const ProcessorOptions& o,
+std::vector<Candidate> sampling_distribution(std::span<const float> logits, const SamplingFilters& o,
                                              std::vector<std::vector<Candidate>>* trace = nullptr);
 // The same into out, whose capacity is reused (the per-token path allocates nothing).
-void sampling_distribution(std::span<const float> logits, const ProcessorOptions& o, std::vector<Candidate>& out,
+void sampling_distribution(std::span<const float> logits, const SamplingFilters& o, std::vector<Candidate>& out,
                            std::vector<std::vector<Candidate>>* trace = nullptr);
 
 // The draw: u = rng.uniform(); walk the candidates in order and return the first whose

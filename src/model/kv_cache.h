@@ -19,16 +19,15 @@ class KvCache {
   const float* v(int l, int row) const { return v_.data() + (size_t(l) * capacity_ + row) * C_; }
   size_t row_stride() const { return C_; }  // floats from one row of k(l, ·) to the next
   int alloc_row();  // throws Error when the pool is full
-  void reset() { used_ = 0; }
-  int capacity() const { return capacity_; }
-  int rows_used() const { return used_; }
   size_t kv_cache_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
-  size_t kv_cache_bytes_used() const { return size_t(used_) * 2 * L_ * C_ * sizeof(float); }
 
  private:
   int L_, C_, capacity_, used_ = 0;
   std::vector<float> k_, v_;  // (L, capacity, C)
 };
+
+// Bytes of one cached position: K and V for every layer.
+inline size_t kv_cache_row_bytes(const Config& c) { return 2 * size_t(c.n_layer) * c.n_embd * sizeof(float); }
 
 // One sequence in the cache: rows[t] is the pool row holding position t.
 struct KvSeq {

@@ -20,7 +20,7 @@ Config load_config(const std::string& path) {
   return config_from_json(j, path);
 }
 
-void load_weights(Gpt& model, const std::string& path) {
+void load_weights(Model& model, const std::string& path) {
   SafeTensors st(path);
   const Config& c = model.config();
   for (const auto& t : model.table()) {
@@ -35,7 +35,7 @@ void load_weights(Gpt& model, const std::string& path) {
     if (info->shape != want)
       throw Error(path + ": tensor " + info->name + " has shape " + shape_str(info->shape) +
                   ", config wants " + shape_str(want));
-    float* dst = model.params().data() + t.offset;
+    float* dst = model.mutable_params().data() + t.offset;
     if (!t.conv1d) {
       st.read_f32(*info, dst);
     } else {  // HF Conv1D [C, OC] -> our [OC, C]
@@ -62,13 +62,13 @@ LoadedModel load_model_dir(const std::string& dir) {
   LoadedModel m;
   m.dir = dir;
   const Config c = load_config(dir + "/config.json");
-  m.model = std::make_unique<Gpt>(c);
+  m.model = std::make_unique<Model>(c);
   load_weights(*m.model, dir + "/model.safetensors");
   m.tokenizer = load_dir_tokenizer(dir, c);
   return m;
 }
 
-void save_model_dir(const std::string& dir, const Gpt& model, const std::string& tokenizer_dir) {
+void save_model_dir(const std::string& dir, const Model& model, const std::string& tokenizer_dir) {
   fs::create_directories(dir);
   const Config& c = model.config();
   // Conv1D tensors go back to HF's [C, OC]; the transposed copies live until the write ends.

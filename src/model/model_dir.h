@@ -6,13 +6,13 @@
 #include <memory>
 #include <string>
 
-#include "model/gpt.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tf {
 
 struct LoadedModel {
-  std::unique_ptr<Gpt> model;
+  std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the directory carries none
   std::string dir;
 };
@@ -20,10 +20,10 @@ struct LoadedModel {
 Config load_config(const std::string& path);
 LoadedModel load_model_dir(const std::string& dir);
 // Reads weights from a safetensors file into model (shapes checked against its config).
-void load_weights(Gpt& model, const std::string& safetensors_path);
+void load_weights(Model& model, const std::string& safetensors_path);
 // Writes dir/config.json and dir/model.safetensors atomically. tokenizer_dir, when set, is a
 // folder whose vocab.json and merges.txt are copied in.
-void save_model_dir(const std::string& dir, const Gpt& model, const std::string& tokenizer_dir = "");
+void save_model_dir(const std::string& dir, const Model& model, const std::string& tokenizer_dir = "");
 // The tokenizer of a model directory, or null.
 std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Config& c);
 

@@ -50,12 +50,12 @@ size_t layer_offset(const Config& c, int l) {
                            (4 * C * C + 4 * C) + (4 * C * C + C);
   return size_t(c.vocab_size) * C + size_t(c.n_positions) * C + per_layer * l;
 }
-}  // namespace
 
-LayerParams layer_views(const Config& c, float* base, int l) {
+template <class F>
+LayerViews<F> layer_views_of(const Config& c, F* base, int l) {
   const size_t C = c.n_embd;
-  float* p = base + layer_offset(c, l);
-  LayerParams v{};
+  F* p = base + layer_offset(c, l);
+  LayerViews<F> v{};
   v.ln1w = p; p += C;
   v.ln1b = p; p += C;
   v.qkvw = p; p += 3 * C * C;
@@ -71,9 +71,10 @@ LayerParams layer_views(const Config& c, float* base, int l) {
   return v;
 }
 
-ModelParams model_views(const Config& c, float* base) {
+template <class F>
+ModelViews<F> model_views_of(const Config& c, F* base) {
   const size_t C = c.n_embd;
-  ModelParams v{};
+  ModelViews<F> v{};
   v.wte = base;
   v.wpe = base + size_t(c.vocab_size) * C;
   v.lnfw = base + layer_offset(c, c.n_layer);
@@ -81,6 +82,13 @@ ModelParams model_views(const Config& c, float* base) {
   v.lm_head = c.tie_word_embeddings ? v.wte : v.lnfb + C;
   return v;
 }
+
+}  // namespace
+
+LayerParams layer_views(const Config& c, const float* base, int l) { return layer_views_of(c, base, l); }
+LayerGrads layer_views(const Config& c, float* base, int l) { return layer_views_of(c, base, l); }
+ModelParams model_views(const Config& c, const float* base) { return model_views_of(c, base); }
+ModelGrads model_views(const Config& c, float* base) { return model_views_of(c, base); }
 
 void init_params(const Config& c, float* base, unsigned long seed) {
   Rng rng(seed);

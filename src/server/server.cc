@@ -6,7 +6,7 @@
 #include <csignal>
 #include <ctime>
 #include <iostream>
-#include <mutex>
+#include <map>
 
 #include "core/error.h"
 #include "explain/explain.h"
@@ -58,29 +58,64 @@ T field(const json& j, const char* key, T def, double lo, double hi) {
   }
 }
 
+// The server's bounds on the generation fields (beyond what makes a value valid): what one
+// request may ask of a shared machine.
+struct Bounds {
+  double lo, hi;
+};
+Bounds bounds_of(const std::string& id, const ServerOptions& so) {
+  if (id == "max_new") return {1, double(so.max_new_tokens)};
+  if (id == "num_return") return {1, double(so.max_return)};
+  if (id == "temperature") return {0, 100};
+  if (id == "top_k") return {0, 1 << 20};
+  if (id == "top_p") return {1e-6, 1};
+  if (id == "min_p") return {0, 1};
+  if (id == "repetition_penalty") return {1e-3, 100};
+  if (id == "frequency_penalty" || id == "presence_penalty") return {-2, 2};
+  if (id == "no_repeat_ngram") return {0, 16};
+  if (id == "beams") return {1, 16};
+  if (id == "length_penalty") return {-10, 10};
+  if (id == "min_new") return {0, double(so.max_new_tokens)};
+  if (id == "eos") return {-1, 1 << 30};
+  if (id == "seed") return {0, 9007199254740991.0};
+  return {0, 4000};  // string lengths
+}
+
+// The generation fields of a request body, read by the one declaration of the options
+// (generate/options.h); `names` renames fields for a route (OpenAI's max_tokens and n).
+GenerateSettings generate_settings(const json& j, const ServerOptions& so, const std::map<std::string, std::string>& names,
+                                   int max_def) {
+  GenerateSettings s;
+  s.max_new = max_def;
+  for (const auto& f : generate_fields()) {
+    const std::string id = f.id;
+    if (id == "stop") continue;  // a string or an array: read by the route that takes it
+    const auto renamed = names.find(id);
+    const std::string key = renamed != names.end() ? renamed->second : f.json;
+    const Bounds b = bounds_of(id, so);
+    void* at = f.at(s);
+    switch (f.kind) {
+      case GenerateField::kInt: *static_cast<int*>(at) = field<int>(j, key.c_str(), *static_cast<int*>(at), b.lo, b.hi); break;
+      case GenerateField::kU64:
+        *static_cast<uint64_t*>(at) = field<uint64_t>(j, key.c_str(), *static_cast<uint64_t*>(at), b.lo, b.hi);
+        break;
+      case GenerateField::kFloat:
+        *static_cast<float*>(at) = field<float>(j, key.c_str(), *static_cast<float*>(at), b.lo, b.hi);
+        break;
+      case GenerateField::kBool: *static_cast<bool*>(at) = field<bool>(j, key.c_str(), *static_cast<bool*>(at), 0, 0); break;
+      case GenerateField::kString:
+        *static_cast<std::string*>(at) = field<std::string>(j, key.c_str(), *static_cast<std::string*>(at), 0, b.hi);
+        break;
+      case GenerateField::kStrings: break;
+    }
+  }
+  return s;
+}
+
+// The page sends every control whatever the strategy: a field the strategy ignores is not an
+// error over HTTP (it is on the command line).
 GenerateOptions generate_options(const json& j, const ServerOptions& so, const char* max_key, int max_def) {
-  GenerateOptions g;
-  const std::string strategy = field<std::string>(j, "strategy", "greedy", 0, 16);
-  if (strategy == "greedy") g.strategy = Strategy::kGreedy;
-  else if (strategy == "sample") g.strategy = Strategy::kSample;
-  else if (strategy == "beam") g.strategy = Strategy::kBeam;
-  else throw BadRequest("strategy must be greedy, sample or beam");
-  g.max_new = field<int>(j, max_key, max_def, 1, so.max_new_tokens);
-  g.proc.temperature = field<float>(j, "temperature", 1.0f, 0, 100);
-  g.proc.top_k = field<int>(j, "top_k", 0, 0, 1 << 20);
-  g.proc.top_p = field<float>(j, "top_p", 1.0f, 1e-6, 1);
-  g.proc.min_p = field<float>(j, "min_p", 0.0f, 0, 1);
-  g.proc.repetition_penalty = field<float>(j, "repetition_penalty", 1.0f, 1e-3, 100);
-  g.proc.frequency_penalty = field<float>(j, "frequency_penalty", 0.0f, -2, 2);
-  g.proc.presence_penalty = field<float>(j, "presence_penalty", 0.0f, -2, 2);
-  g.proc.no_repeat_ngram = field<int>(j, "no_repeat_ngram", 0, 0, 16);
-  g.beams = field<int>(j, "beams", 4, 1, 16);
-  g.length_penalty = field<float>(j, "length_penalty", 1.0f, -10, 10);
-  g.early_stopping = field<bool>(j, "early_stopping", false, 0, 0);
-  g.num_return = field<int>(j, "num_return", 1, 1, so.max_return);
-  g.seed = field<uint64_t>(j, "seed", 0, 0, 9007199254740991.0);
-  g.kv_cache = field<bool>(j, "kv_cache", true, 0, 0);
-  return g;
+  return to_options(generate_settings(j, so, {{"max_new", max_key}}, max_def), [](const std::string&) { return false; });
 }
 
 ToyOptions toy_options(const json& j, const ServerOptions& so) {
@@ -105,7 +140,7 @@ json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
     if (tok)
       for (int id : q.tokens) words.push_back(tok->token_bytes(id));
     seqs.push_back({{"tokens", q.tokens}, {"pieces", words}, {"text", q.text}, {"logprob", q.logprob},
-                    {"token_logprobs", q.logprobs}, {"score", q.score}, {"finish_reason", q.finish_reason}});
+                    {"token_logprobs", q.logprobs}, {"score", q.score}, {"finish_reason", finish_reason_name(q.finish_reason)}});
   }
   const auto& s = r.stats;
   json tree = json::array();
@@ -120,9 +155,10 @@ json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
                      {"flops", s.flops}, {"seconds", s.prefill_s + s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes}}}};
 }
 
+// The served model is const and shared: each request runs it with a workspace of its own, so
+// requests run in parallel on the server's threads.
 struct Served {
-  std::mutex mu;  // one request at a time uses the model's buffers
-  std::unique_ptr<Gpt> model;
+  std::unique_ptr<const Model> model;
   std::unique_ptr<Tokenizer> tok;
   std::string name;
 };
@@ -137,14 +173,20 @@ void send_json(httplib::Response& res, const json& j, int status = 200) {
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+// OpenAI's names for two of the fields, and its finish reasons.
+const std::map<std::string, std::string> kOpenAiNames = {{"max_new", "max_tokens"}, {"num_return", "n"}};
+const char* openai_finish_reason(FinishReason r) {
+  return r == FinishReason::kEos ? "stop" : finish_reason_name(r);
+}
+
 void completions(const json& j, Served& m, const ServerOptions& so, httplib::Response& res) {
   if (!j.contains("prompt") || !j["prompt"].is_string()) throw BadRequest("prompt must be a string");
   const std::string prompt = j["prompt"];
   if (prompt.size() > so.max_body_bytes) throw BadRequest("prompt is too long");
-  GenerateOptions g = generate_options(j, so, "max_tokens", 16);
-  g.num_return = field<int>(j, "n", 1, 1, so.max_return);
-  g.strategy = g.proc.temperature == 0 ? Strategy::kGreedy : Strategy::kSample;
-  if (g.num_return > 1 && g.strategy == Strategy::kGreedy) throw BadRequest("n > 1 needs temperature > 0");
+  GenerateSettings gs = generate_settings(j, so, kOpenAiNames, 16);
+  gs.strategy = gs.filters.temperature == 0 ? "greedy" : "sample";  // OpenAI: temperature 0 is greedy
+  if (gs.num_return > 1 && gs.strategy == "greedy") throw BadRequest("n > 1 needs temperature > 0");
+  GenerateOptions g = to_options(gs, [](const std::string&) { return false; });
   if (j.contains("stop") && !j["stop"].is_null()) {
     if (j["stop"].is_string()) g.stop = {j["stop"].get<std::string>()};
     else if (j["stop"].is_array() && j["stop"].size() <= 4) {
@@ -158,11 +200,7 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   }
   const int logprobs = j.contains("logprobs") && !j["logprobs"].is_null() ? field<int>(j, "logprobs", 0, 0, 5) : -1;
   const bool stream = field<bool>(j, "stream", false, 0, 0);
-  std::vector<int> ids;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    ids = m.tok->encode(prompt);
-  }
+  const std::vector<int> ids = m.tok->encode(prompt);
   if (ids.empty()) throw BadRequest("prompt is empty");
   if (int(ids.size()) + g.max_new > m.model->config().n_positions)
     throw BadRequest("prompt (" + std::to_string(ids.size()) + " tokens) + max_tokens exceeds n_positions " +
@@ -172,11 +210,7 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   const std::string id = "cmpl-" + std::to_string(++counter);
   const long created = long(std::time(nullptr));
   if (!stream) {
-    GenerateResult r;
-    {
-      std::lock_guard<std::mutex> lock(m.mu);
-      r = generate(*m.model, m.tok.get(), ids, g);
-    }
+    const GenerateResult r = generate(*m.model, m.tok.get(), ids, g);
     json choices = json::array();
     for (size_t i = 0; i < r.sequences.size(); ++i) {
       const auto& q = r.sequences[i];
@@ -192,7 +226,7 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
         lp = {{"tokens", toks}, {"token_logprobs", q.logprobs}, {"top_logprobs", nullptr}, {"text_offset", offs}};
       }
       choices.push_back({{"text", q.text}, {"index", i}, {"logprobs", lp},
-                         {"finish_reason", q.finish_reason == "eos" ? "stop" : q.finish_reason}});
+                         {"finish_reason", openai_finish_reason(q.finish_reason)}});
     }
     send_json(res, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
                     {"choices", choices},
@@ -203,23 +237,22 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   // Server-sent events: one event per token (UTF-8 characters never split), then [DONE].
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider("text/event-stream", [&m, g, ids, id, created](size_t, httplib::DataSink& sink) {
-    std::vector<std::string> pending(g.num_return);
+    std::vector<std::string> pending(g.num_return());
     auto event = [&](int i, const std::string& text, const json& finish) {
       const json e = {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
                       {"choices", {{{"text", text}, {"index", i}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
       const std::string s = "data: " + e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
       return sink.write(s.data(), s.size());
     };
-    std::lock_guard<std::mutex> lock(m.mu);
     GenerateResult r;
     try {
-      r = generate(*m.model, m.tok.get(), ids, g, [&](int i, int tok, float) {
+      r = generate(*m.model, m.tok.get(), ids, g, {.on_token = [&](int i, int tok, float) {
         pending[i] += m.tok->token_bytes(tok);
         const size_t n = utf8_complete_prefix(pending[i]);
         const bool ok = n == 0 || event(i, pending[i].substr(0, n), nullptr);
         pending[i].erase(0, n);
         return ok;
-      });
+      }});
     } catch (const std::exception& e) {
       const std::string s = "data: " + json({{"error", {{"message", e.what()}}}}).dump() + "\n\n";
       sink.write(s.data(), s.size());
@@ -227,7 +260,7 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
       return true;
     }
     for (size_t i = 0; i < r.sequences.size(); ++i)
-      event(int(i), pending[i], r.sequences[i].finish_reason == "eos" ? "stop" : r.sequences[i].finish_reason);
+      event(int(i), pending[i], openai_finish_reason(r.sequences[i].finish_reason));
     const std::string done = "data: [DONE]\n\n";
     sink.write(done.data(), done.size());
     sink.done();
@@ -268,9 +301,17 @@ void run_server(const ServerOptions& so) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  srv.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  srv.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
+    } catch (const FieldError& e) {  // a generation option, named as this route's field
+      const bool openai = req.path.starts_with("/v1/");
+      const bool toy = req.path == "/api/explain" || req.path == "/api/train";
+      send_json(res, {{"error", {{"message", render_field_error(e, [&](const std::string& id) {
+                                   if (openai && kOpenAiNames.count(id)) return kOpenAiNames.at(id);
+                                   if (toy && id == "max_new") return std::string("new");
+                                   return json_name(id);
+                                 })}}}}, 400);
     } catch (const Error& e) {  // BadRequest and every validation error of the engine
       send_json(res, {{"error", {{"message", e.what()}}}}, 400);
     } catch (const std::exception& e) {
@@ -318,12 +359,11 @@ void run_server(const ServerOptions& so) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
       GenerateOptions g = generate_options(j, so, "new", 8);
       const std::string prompt = field<std::string>(j, "prompt", "", 0, 4000);
-      std::lock_guard<std::mutex> lock(served.mu);
       send_json(res, explain_model(*served.model, *served.tok, prompt, g.max_new, g));
       return;
     }
     const ToyOptions t = toy_options(j, so);
-    if (t.gen.strategy == Strategy::kBeam) throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
+    if (std::holds_alternative<BeamSearch>(t.gen.search)) throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
     send_json(res, explain_toy(t));
   });
   // Training the toy live: server-sent events, one {"step", "loss"} per training step, then
@@ -353,11 +393,10 @@ void run_server(const ServerOptions& so) {
   srv.Post("/api/generate", [&](const httplib::Request& req, httplib::Response& res) {
     const json j = parse_body(req);
     GenerateOptions g = generate_options(j, so, "max_new", 8);
-    g.trace_beams = g.strategy == Strategy::kBeam;
+    if (auto* b = std::get_if<BeamSearch>(&g.search)) b->trace = true;
     const std::string prompt = field<std::string>(j, "prompt", "I love", 0, 4000);
     if (field<bool>(j, "model", false, 0, 0)) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
-      std::lock_guard<std::mutex> lock(served.mu);
       const std::vector<int> ids = served.tok->encode(prompt);
       send_json(res, sequences_json(generate(*served.model, served.tok.get(), ids, g), served.tok.get()));
       return;

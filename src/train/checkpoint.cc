@@ -24,7 +24,7 @@ void fsync_dir(const fs::path& d) {
 }
 }  // namespace
 
-void save_checkpoint(const std::string& out, const Gpt& model, const Optimizer& opt,
+void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt,
                      const TrainState& state, const std::string& tokenizer_dir) {
   const fs::path root(out), cur = root / "tformer_state", fresh = root / "tformer_state.new",
                  old = root / "tformer_state.old";
@@ -81,7 +81,7 @@ TrainState read_train_state(const std::string& state_dir) {
   }
 }
 
-void load_checkpoint(const std::string& state_dir, Gpt& model, Optimizer& opt) {
+void load_checkpoint(const std::string& state_dir, Model& model, Optimizer& opt) {
   const Config saved = load_config(state_dir + "/config.json");
   const Config& c = model.config();
   if (saved.vocab_size != c.vocab_size || saved.n_embd != c.n_embd || saved.n_layer != c.n_layer ||

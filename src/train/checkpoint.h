@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/gpt.h"
+#include "model/model.h"
 #include "train/optimizer.h"
 
 namespace tf {
@@ -22,12 +22,12 @@ struct TrainState {
   long data_tokens = 0;
 };
 
-void save_checkpoint(const std::string& out, const Gpt& model, const Optimizer& opt,
+void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt,
                      const TrainState& state, const std::string& tokenizer_dir);
 // The folder holding the latest complete state, or "" when out holds no training run.
 std::string find_state_dir(const std::string& out);
 TrainState read_train_state(const std::string& state_dir);
 // Loads weights and optimizer moments; checks that shapes and the optimizer kind match.
-void load_checkpoint(const std::string& state_dir, Gpt& model, Optimizer& opt);
+void load_checkpoint(const std::string& state_dir, Model& model, Optimizer& opt);
 
 }  // namespace tf

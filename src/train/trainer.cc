@@ -142,8 +142,8 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
   } else {
     Config c = opt_.preset.empty() ? load_config(opt_.config) : preset_config(opt_.preset);
     if (tok_spec.empty()) tok_spec = "byte";
-    model_ = std::make_unique<Gpt>(Config{c});
-    init_params(c, model_->params().data(), opt_.seed);
+    model_ = std::make_unique<Model>(Config{c});
+    init_params(c, model_->mutable_params().data(), opt_.seed);
   }
   tok_ = load_tokenizer(tok_spec);
   Config c = model_->config();
@@ -152,8 +152,8 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
                 " tokens, more than the model's vocab_size " + std::to_string(c.vocab_size));
   if (tok_->kind() == "byte" && c.tokenizer != "byte") {
     c.tokenizer = "byte";  // record it so that the saved directory carries its tokenizer
-    auto m = std::make_unique<Gpt>(c);
-    m->params() = model_->params();
+    auto m = std::make_unique<Model>(c);
+    m->mutable_params() = model_->params();
     model_ = std::move(m);
   }
   if (tok_->kind() != "byte") tokenizer_dir_ = tok_spec;
@@ -198,8 +198,8 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
 }
 
 double Trainer::train_step(long s, double* grad_norm) {
-  Gpt& g = *model_;
-  g.zero_grad();
+  const Model& g = *model_;
+  grads_.assign(g.params().size(), 0.0f);
   Dist& dist = Dist::get();
   const int B = opt_.batch, T = opt_.seq;
   // This rank's rows of each micro-batch; the gradient is of the global mean loss, so the sum
@@ -209,17 +209,17 @@ double Trainer::train_step(long s, double* grad_norm) {
   double loss_sum = 0;
   for (int m = 0; m < opt_.accum; ++m) {
     batcher_->fill((s * opt_.accum + m) * long(B) + first, rows, inputs_.data(), targets_.data());
-    loss_sum += double(g.forward_backward(inputs_.data(), targets_.data(), rows, T,
+    loss_sum += double(g.forward_backward(ws_, grads_.data(), inputs_.data(), targets_.data(), rows, T,
                                           1.0f / float(B * T * opt_.accum))) * rows;
   }
-  dist.allreduce_sum(g.grads().data(), g.grads().size());
+  dist.allreduce_sum(grads_.data(), grads_.size());
   const double loss = dist.allreduce_sum(loss_sum) / (double(B) * opt_.accum);
-  const double norm = clip_grad_norm(g.grads().data(), g.grads().size(), opt_.grad_clip);
+  const double norm = clip_grad_norm(grads_.data(), grads_.size(), opt_.grad_clip);
   if (grad_norm) *grad_norm = norm;
   if (!std::isfinite(loss) || !std::isfinite(norm)) return loss + norm;  // the caller stops
   const double lr = lr_at(s, opt_.lr, opt_.min_lr, opt_.warmup, opt_.steps,
                           opt_.lr_schedule == "cosine" ? Schedule::kCosine : Schedule::kConstant);
-  optim_->step(g.params().data(), g.grads().data(), lr);
+  optim_->step(model_->mutable_params().data(), grads_.data(), lr);
   return loss;
 }
 
@@ -227,7 +227,7 @@ double Trainer::val_loss() {
   double sum = 0;
   for (long j = 0; j < opt_.eval_batches; ++j) {
     batcher_->fill_val(j, opt_.batch, inputs_.data(), targets_.data());
-    sum += model_->loss(inputs_.data(), targets_.data(), opt_.batch, opt_.seq);
+    sum += model_->loss(ws_, inputs_.data(), targets_.data(), opt_.batch, opt_.seq);
   }
   return sum / double(opt_.eval_batches);
 }

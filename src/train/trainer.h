@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gpt.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/data.h"
 #include "train/optimizer.h"
@@ -52,20 +52,22 @@ class Trainer {
   // One optimizer step over accum micro-batches; returns the mean loss.
   double train_step(long s, double* grad_norm);
   double val_loss();
-  Gpt& model() { return *model_; }
+  Model& model() { return *model_; }
   const TrainOptions& options() const { return opt_; }
   long start_step() const { return start_step_; }
 
  private:
   void save(long step);
   TrainOptions opt_;
-  std::unique_ptr<Gpt> model_;
+  std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tok_;
   std::string tokenizer_dir_;  // copied into OUT when BPE
   std::vector<int> tokens_;
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<Optimizer> optim_;
   std::vector<int> inputs_, targets_;
+  Workspace ws_;              // the training steps' activations
+  std::vector<float> grads_;  // laid out as the parameters
   long start_step_ = 0;
 };
 

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
-#include "model/gpt.h"
+#include "model/model.h"
 
 namespace tf {
 namespace {
@@ -24,10 +24,10 @@ Config random_config(Rng& r) {
   return c;
 }
 
-void randomise(Gpt& g, uint64_t seed) {
-  init_params(g.config(), g.params().data(), seed);
+void randomise(Model& g, uint64_t seed) {
+  init_params(g.config(), g.mutable_params().data(), seed);
   Rng r(seed + 1);  // LayerNorm and biases too, so a mistake with them shows
-  for (auto& p : g.params()) p += 0.05f * r.normal();
+  for (auto& p : g.mutable_params()) p += 0.05f * r.normal();
 }
 
 float scale_of(const float* x, size_t n) {
@@ -39,8 +39,8 @@ float scale_of(const float* x, size_t n) {
 TEST(Params, ViewsMatchTheTable) {
   Config c{.vocab_size = 11, .n_positions = 7, .n_embd = 6, .n_layer = 3, .n_head = 2};
   c.tie_word_embeddings = false;
-  Gpt g(c);
-  float* base = g.params().data();
+  Model g(c);
+  const float* base = g.params().data();
   for (const auto& t : g.table()) {
     const float* p = base + t.offset;
     if (t.name == "wte.weight") { EXPECT_EQ(p, g.weights().wte); }
@@ -64,18 +64,20 @@ TEST(Params, ViewsMatchTheTable) {
 
 // Random batch and prompt lengths; every cached step's logits and hidden states against the
 // parallel pass over the same tokens.
-void check_modes_agree(Gpt& g, Rng& r, int trial) {
+void check_modes_agree(const Model& g, Rng& r, int trial) {
   {
+    Workspace ws;
     const Config& c = g.config();
     const int B = 1 + int(r.next() % 3), T = 1 + int(r.next() % c.n_positions);
     std::vector<int> tokens(B * T);
     for (auto& t : tokens) t = int(r.next() % c.vocab_size);
-    g.forward(tokens.data(), nullptr, B, T);
+    g.forward(ws, tokens.data(), B, T);
     const int V = c.vocab_size, C = c.n_embd, L = c.n_layer;
-    // Keep the parallel results: the step path reuses the model's buffers.
-    std::vector<float> logits(g.logits(), g.logits() + size_t(B) * T * V);
+    // Keep the parallel results: the prefills below reuse the workspace.
+    const float* all = g.head_all(ws);
+    std::vector<float> logits(all, all + size_t(B) * T * V);
     std::vector<std::vector<float>> hidden(L + 1);
-    for (int l = 0; l <= L; ++l) hidden[l].assign(g.hidden(l), g.hidden(l) + size_t(B) * T * C);
+    for (int l = 0; l <= L; ++l) hidden[l].assign(ws.hidden(l), ws.hidden(l) + size_t(B) * T * C);
     const float lscale = scale_of(logits.data(), logits.size());
 
     // Each sequence prefills its own prompt length; then all B step together as one batch.
@@ -84,7 +86,7 @@ void check_modes_agree(Gpt& g, Rng& r, int trial) {
     std::vector<int> plen(B);
     for (int b = 0; b < B; ++b) {
       plen[b] = 1 + int(r.next() % T);
-      const float* l = g.prefill(cache, seqs[b], std::span<const int>(tokens.data() + b * T, plen[b]));
+      const float* l = g.prefill(ws, cache, seqs[b], std::span<const int>(tokens.data() + b * T, plen[b]));
       for (int v = 0; v < V; ++v)
         ASSERT_NEAR(l[v], logits[(size_t(b) * T + plen[b] - 1) * V + v], 1e-5f * lscale) << "prefill";
     }
@@ -99,7 +101,7 @@ void check_modes_agree(Gpt& g, Rng& r, int trial) {
           who.push_back(b);
         }
       if (ss.empty()) break;
-      g.step(cache, ss, toks, out.data());
+      g.step(ws, cache, ss, toks, out.data());
       for (size_t m = 0; m < who.size(); ++m) {
         const int b = who[m], t = plen[b] + step;
         for (int v = 0; v < V; ++v)
@@ -108,7 +110,7 @@ void check_modes_agree(Gpt& g, Rng& r, int trial) {
         for (int l = 0; l <= L; ++l) {
           const float* ref = hidden[l].data() + (size_t(b) * T + t) * C;
           const float hs = scale_of(ref, C);
-          for (int i = 0; i < C; ++i) ASSERT_NEAR(g.step_hidden(l, int(m))[i], ref[i], 1e-5f * hs) << "hidden " << l;
+          for (int i = 0; i < C; ++i) ASSERT_NEAR(ws.step_hidden(l, int(m))[i], ref[i], 1e-5f * hs) << "hidden " << l;
         }
       }
     }
@@ -118,7 +120,7 @@ void check_modes_agree(Gpt& g, Rng& r, int trial) {
 TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
   Rng r(2024);
   for (int trial = 0; trial < 12; ++trial) {
-    Gpt g(random_config(r));
+    Model g(random_config(r));
     randomise(g, 100 + trial);
     check_modes_agree(g, r, trial);
   }
@@ -129,7 +131,7 @@ TEST(ModesAgree, CachedStepsEqualTheParallelPass) {
 TEST(ModesAgree, CachedStepsWithBf16WeightsEqualTheParallelPass) {
   Rng r(77);
   for (int trial = 0; trial < 8; ++trial) {
-    Gpt g(random_config(r));
+    Model g(random_config(r));
     randomise(g, 300 + trial);
     g.use_bf16_weights();
     for (float p : g.params()) ASSERT_EQ(p, bf16_to_float(float_to_bf16(p)));
@@ -141,86 +143,89 @@ TEST(ModesAgree, CachedStepsWithBf16WeightsEqualTheParallelPass) {
 // moves the logits of a GPT-2-initialised model by well under 2% of their scale.
 TEST(Bf16, LogitsStayWithinTheRoundingTolerance) {
   Config c{.vocab_size = 300, .n_positions = 32, .n_embd = 64, .n_layer = 3, .n_head = 4};
-  Gpt g(c), h(c);
-  init_params(c, g.params().data(), 5);
-  h.params() = g.params();
+  Model g(c), h(c);
+  init_params(c, g.mutable_params().data(), 5);
+  h.mutable_params() = g.params();
   h.use_bf16_weights();
   std::vector<int> tokens(32);
   for (int t = 0; t < 32; ++t) tokens[t] = (t * 37) % 300;
-  g.forward(tokens.data(), nullptr, 1, 32);
-  h.forward(tokens.data(), nullptr, 1, 32);
+  Workspace wg, wh;
+  g.forward(wg, tokens.data(), 1, 32);
+  h.forward(wh, tokens.data(), 1, 32);
+  const float* lg = g.head_all(wg);
+  const float* lh = h.head_all(wh);
   const size_t n = size_t(32) * 300;
-  const float ls = scale_of(g.logits(), n);
+  const float ls = scale_of(lg, n);
   float worst = 0, total = 0;
   for (size_t i = 0; i < n; ++i) {
-    worst = std::max(worst, std::fabs(g.logits()[i] - h.logits()[i]));
-    total += std::fabs(g.logits()[i] - h.logits()[i]);
+    worst = std::max(worst, std::fabs(lg[i] - lh[i]));
+    total += std::fabs(lg[i] - lh[i]);
   }
   EXPECT_LT(worst, 0.02f * ls);
   EXPECT_GT(total, 0.0f);  // the rounding did change the model
   std::vector<int> targets(tokens.begin() + 1, tokens.end());
   targets.push_back(0);
-  h.forward(tokens.data(), targets.data(), 1, 32);
-  EXPECT_THROW(h.backward(1.0f), Error);
+  std::vector<float> grads(h.params().size());
+  EXPECT_THROW(h.forward_backward(wh, grads.data(), tokens.data(), targets.data(), 1, 32, 1.0f), Error);
 }
 
 TEST(ModesAgree, StepPastNPositionsIsAnError) {
   Config c{.vocab_size = 7, .n_positions = 4, .n_embd = 4, .n_layer = 1, .n_head = 1};
-  Gpt g(c);
+  Model g(c);
   randomise(g, 1);
   KvCache cache(c, 8);
   KvSeq s;
+  Workspace ws;
   std::vector<int> p = {1, 2, 3, 4};
-  g.prefill(cache, s, p);
+  g.prefill(ws, cache, s, p);
   std::vector<float> out(7);
   KvSeq* sp = &s;
   const int tok = 1;
-  EXPECT_THROW(g.step(cache, std::span<KvSeq* const>(&sp, 1), std::span<const int>(&tok, 1), out.data()), Error);
+  EXPECT_THROW(g.step(ws, cache, std::span<KvSeq* const>(&sp, 1), std::span<const int>(&tok, 1), out.data()), Error);
   std::vector<int> too_long(5, 1);
-  EXPECT_THROW(g.forward(too_long.data(), nullptr, 1, 5), Error);
+  EXPECT_THROW(g.forward(ws, too_long.data(), 1, 5), Error);
   std::vector<int> bad = {1, 7};
-  EXPECT_THROW(g.forward(bad.data(), nullptr, 1, 2), Error);
+  EXPECT_THROW(g.forward(ws, bad.data(), 1, 2), Error);
 }
 
-// The fused head (forward_backward, loss) against forward() + backward(), which keep all the
-// logits: with V = 50000 the head runs in chunks of 335 positions, so 2×200 positions take two
+// The fused head in chunks (forward_backward, loss) against the same head over all the logits
+// at once: with V = 50000 the head runs in chunks of 335 positions, so 2×200 positions take two
 // chunks, the second one short; untied and tied heads.
 TEST(FusedHead, EqualsForwardThenBackward) {
   for (bool tied : {false, true}) {
     Config c{.vocab_size = 50000, .n_positions = 256, .n_embd = 16, .n_layer = 1, .n_head = 2};
     c.tie_word_embeddings = tied;
-    Gpt g(c), h(c);
+    Model g(c);
     randomise(g, 9);
-    h.params() = g.params();
     ASSERT_EQ(g.head_rows(), 335);
     const int B = 2, T = 200;
     std::vector<int> x(B * T), y(B * T);
     Rng r(4);
     for (int i = 0; i < B * T; ++i) x[i] = int(r.next() % 50000), y[i] = int(r.next() % 50000);
-    g.zero_grad();
-    const float want = g.forward(x.data(), y.data(), B, T);
-    g.backward(0.5f / (B * T));
-    h.zero_grad();
-    const float got = h.forward_backward(x.data(), y.data(), B, T, 0.5f / (B * T));
+    Workspace wa, wb;
+    std::vector<float> ga(g.params().size()), gb(g.params().size());
+    g.forward(wa, x.data(), B, T);
+    const float want = g.head_loss(wa, y.data(), ga.data(), 0.5f / (B * T), B * T);  // one chunk
+    g.backward(wa, ga.data());
+    const float got = g.forward_backward(wb, gb.data(), x.data(), y.data(), B, T, 0.5f / (B * T));
     EXPECT_NEAR(got, want, 1e-6f * want);
-    EXPECT_NEAR(h.loss(x.data(), y.data(), B, T), want, 1e-6f * want);
+    EXPECT_NEAR(g.loss(wb, x.data(), y.data(), B, T), want, 1e-6f * want);
     float worst = 0, gmax = 0;
-    for (size_t i = 0; i < g.grads().size(); ++i) {
-      worst = std::max(worst, std::fabs(g.grads()[i] - h.grads()[i]));
-      gmax = std::max(gmax, std::fabs(g.grads()[i]));
+    for (size_t i = 0; i < ga.size(); ++i) {
+      worst = std::max(worst, std::fabs(ga[i] - gb[i]));
+      gmax = std::max(gmax, std::fabs(ga[i]));
     }
     ASSERT_GT(gmax, 0.0f);
     EXPECT_LT(worst, 1e-5f * gmax) << "tied " << tied << ", largest gradient " << gmax;
-    EXPECT_THROW(h.backward(1.0f), Error);  // nothing kept for a second backward
   }
 }
 
 TEST(Backward, WholeModelMatchesFiniteDifferences) {
   Config c{.vocab_size = 13, .n_positions = 8, .n_embd = 8, .n_layer = 2, .n_head = 2};
   c.tie_word_embeddings = true;
-  Gpt g(c);
+  Model g(c);
   randomise(g, 7);
-  for (auto& p : g.params()) p *= 5;  // larger weights: gradients well above float noise
+  for (auto& p : g.mutable_params()) p *= 5;  // larger weights: gradients well above float noise
   const int B = 2, T = 6;
   std::vector<int> x(B * T), y(B * T);
   Rng r(3);
@@ -228,20 +233,19 @@ TEST(Backward, WholeModelMatchesFiniteDifferences) {
     x[i] = int(r.next() % c.vocab_size);
     y[i] = int(r.next() % c.vocab_size);
   }
-  g.zero_grad();
-  g.forward(x.data(), y.data(), B, T);
-  g.backward(1.0f / (B * T));
-  const std::vector<float> grad = g.grads();
+  Workspace ws;
+  std::vector<float> grad(g.params().size());
+  g.forward_backward(ws, grad.data(), x.data(), y.data(), B, T, 1.0f / (B * T));
   int checked = 0;
   for (const auto& t : g.table()) {
     for (size_t k = 0; k < 3; ++k) {
       const size_t i = t.offset + (k * 7919) % t.numel;
-      float& p = g.params()[i];
+      float& p = g.mutable_params()[i];
       const float orig = p, h = 1e-2f;
       p = orig + h;
-      const double lp = g.forward(x.data(), y.data(), B, T);
+      const double lp = g.loss(ws, x.data(), y.data(), B, T);
       p = orig - h;
-      const double lm = g.forward(x.data(), y.data(), B, T);
+      const double lm = g.loss(ws, x.data(), y.data(), B, T);
       p = orig;
       const double num = (lp - lm) / (2 * h);
       EXPECT_NEAR(grad[i], num, 3e-3 + 3e-2 * std::fabs(num)) << t.name << " [" << i - t.offset << "]";

@@ -1,0 +1,107 @@
+// The incremental mode: prefill a prompt into the KV cache, then one cached step at a time.
+// The step runs the same block as the parallel pass (block.h) with attention over the cache.
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/block.h"
+#include "model/model.h"
+
+namespace tf {
+
+const float* Model::prefill(Workspace& ws, KvCache& cache, KvSeq& seq,
+                            std::span<const int> prompt) const {
+  if (!seq.rows.empty()) throw Error("prefill needs an empty sequence");
+  const int T = int(prompt.size());
+  forward(ws, prompt.data(), 1, T);
+  const float* logits = head_last(ws);
+  const int C = cfg_.n_embd;
+  for (int t = 0; t < T; ++t) seq.rows.push_back(cache.alloc_row());
+  for (int l = 0; l < cfg_.n_layer; ++l)
+    for (int t = 0; t < T; ++t) {
+      const float* qkv = ws.acts.qkv.data() + (size_t(l) * T + t) * 3 * C;
+      std::memcpy(cache.k(l, seq.rows[t]), qkv + C, sizeof(float) * C);
+      std::memcpy(cache.v(l, seq.rows[t]), qkv + 2 * C, sizeof(float) * C);
+    }
+  return logits;
+}
+
+void Model::ensure_step(Workspace& ws, int M) const {
+  const size_t C = cfg_.n_embd, L = cfg_.n_layer;
+  auto& s = ws.step;
+  ws.C = cfg_.n_embd;
+  ws.NH = cfg_.n_head;
+  ws.V = cfg_.vocab_size;
+  s.M = M;
+  s.ln.resize(M * C);
+  s.qkv.resize(M * 3 * C);
+  s.atty.resize(M * C);
+  s.mid.resize(M * C);
+  s.fch.resize(M * 4 * C);
+  s.scores.resize(size_t(M) * cfg_.n_head * cfg_.n_positions);
+  s.lnf.resize(M * C);
+  s.hidden.resize((L + 1) * M * C);
+}
+
+void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M,
+                        int C, int OC) const {
+  if (bf16_.empty()) return matmul_forward(out, inp, w, bias, M, C, OC);
+  matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
+}
+
+void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs,
+                 std::span<const int> tokens, float* out) const {
+  const int M = int(seqs.size());
+  if (int(tokens.size()) != M) throw Error("step: one token per sequence");
+  check_tokens(tokens.data(), tokens.size());
+  for (auto* s : seqs)
+    if (s->length() >= cfg_.n_positions)
+      throw Error("sequence reached n_positions " + std::to_string(cfg_.n_positions) +
+                  ": the model cannot attend further");
+  ensure_step(ws, M);
+  auto& s = ws.step;
+  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, HS = cfg_.head_size();
+  const ModelParams w = weights();
+  const size_t MC = size_t(M) * C;
+  for (int m = 0; m < M; ++m) {
+    const int pos = seqs[m]->length();
+    seqs[m]->rows.push_back(cache.alloc_row());
+    embedding_forward(s.hidden.data() + size_t(m) * C, &tokens[m], &pos, w.wte, w.wpe, 1, 1, C);
+  }
+  const LinearFn linear = [this](float* o, const float* inp, const float* wt, const float* bias,
+                                 int n, int c, int oc) { step_linear(o, inp, wt, bias, n, c, oc); };
+  for (int l = 0; l < L; ++l) {
+    // One set of scratch for every layer; the residual stream lands in hidden[l + 1].
+    const BlockActs acts{.x = s.hidden.data() + l * MC,
+                         .ln1 = s.ln.data(), .ln1_mean = nullptr, .ln1_rstd = nullptr,
+                         .qkv = s.qkv.data(),
+                         .atty = s.atty.data(),
+                         .mid = s.mid.data(),
+                         .ln2 = s.ln.data(), .ln2_mean = nullptr, .ln2_rstd = nullptr,
+                         .fch = s.fch.data(), .fch_gelu = s.fch.data(),
+                         .out = s.hidden.data() + (l + 1) * MC};
+    // Attention over the cache: this position's K/V join its sequence's rows, then each
+    // (sequence, head) attends over all of them.
+    const auto attention = [&](float* atty, const float* qkv) {
+      for (int m = 0; m < M; ++m) {
+        const int row = seqs[m]->rows.back();
+        std::memcpy(cache.k(l, row), qkv + size_t(m) * 3 * C + C, sizeof(float) * C);
+        std::memcpy(cache.v(l, row), qkv + size_t(m) * 3 * C + 2 * C, sizeof(float) * C);
+      }
+      const size_t stride = cache.row_stride();
+#pragma omp parallel for schedule(static)
+      for (int mh = 0; mh < M * NH; ++mh) {
+        const int m = mh / NH, h = mh % NH;
+        attention_decode(atty + size_t(m) * C + h * HS, s.scores.data() + size_t(mh) * cfg_.n_positions,
+                         qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS,
+                         cache.v(l, 0) + h * HS, seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
+      }
+    };
+    block_forward(cfg_, layer(l), acts, M, attention, linear);
+  }
+  layernorm_forward(s.lnf.data(), nullptr, nullptr, s.hidden.data() + L * MC, w.lnfw, w.lnfb, M, C,
+                    float(cfg_.layer_norm_epsilon));
+  step_linear(out, s.lnf.data(), w.lm_head, nullptr, M, C, cfg_.vocab_size);
+}
+
+}  // namespace tf
