@@ -50,16 +50,26 @@ void train_tokenizer(const TrainTokenizerOpts& o) {
     throw UsageError("--vocab " + std::to_string(o.vocab) + ": larger than " + std::to_string(kMaxVocab));
   check_bpe_out_dir(o.out);  // fail now, not after the training run
   const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = stdout_is_terminal();
+  double shown = -1;  // when the live line was last drawn
   const std::vector<std::string> files = corpus_files(o.data);
   WordCounts words;
-  for (const auto& f : files) count_words(read_file(f), words);
+  for (size_t i = 0; i < files.size(); ++i) {
+    count_words(read_file(files[i]), words);
+    const double t = seconds_since(t0);
+    if (tty && t - shown >= 0.1) {
+      shown = t;
+      std::printf("\r\033[Kcounting pieces: file %zu/%zu, %.1f MB | %.1f s", i + 1, files.size(),
+                  double(words.bytes) / 1e6, t);
+      std::fflush(stdout);
+    }
+  }
   if (words.bytes == 0) throw Error(o.data + ": the corpus is empty");
-  std::printf("%s: %zu file%s, %.2f MB, %zu distinct pieces\n", o.data.c_str(), files.size(),
-              files.size() == 1 ? "" : "s", double(words.bytes) / 1e6, words.count.size());
+  std::printf("%s%s: %zu file%s, %.2f MB, %zu distinct pieces\n", tty ? "\r\033[K" : "", o.data.c_str(),
+              files.size(), files.size() == 1 ? "" : "s", double(words.bytes) / 1e6, words.count.size());
   std::fflush(stdout);
+  shown = -1;
 
-  const bool tty = stdout_is_terminal();
-  double shown = -1;
   auto on_progress = [&](const BpeProgress& p) {
     const double t = seconds_since(t0);
     if (!tty || (t - shown < 0.1 && p.vocab < p.vocab_target)) return;
