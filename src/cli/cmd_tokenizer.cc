@@ -65,8 +65,8 @@ void train_tokenizer(const TrainTokenizerOpts& o) {
     }
   }
   if (words.bytes == 0) throw Error(o.data + ": the corpus is empty");
-  std::printf("%s%s: %zu file%s, %.2f MB, %zu distinct pieces\n", tty ? "\r\033[K" : "", o.data.c_str(),
-              files.size(), files.size() == 1 ? "" : "s", double(words.bytes) / 1e6, words.count.size());
+  std::printf("%s%s: %zu file%s, %.2f MB, %zu distinct pieces\n", tty ? "\r\033[K" : "", o.data.c_str(), files.size(),
+              files.size() == 1 ? "" : "s", double(words.bytes) / 1e6, words.count.size());
   std::fflush(stdout);
   shown = -1;
 
@@ -81,18 +81,19 @@ void train_tokenizer(const TrainTokenizerOpts& o) {
   const double train_s = seconds_since(t0);
   if (tty && shown >= 0) std::printf("\n");
   if (int(model.tokens.size()) < o.vocab)
-    std::printf("note: the corpus ran out of pairs to merge at vocab %zu (asked for %d)\n",
-                model.tokens.size(), o.vocab);
+    std::printf("note: the corpus ran out of pairs to merge at vocab %zu (asked for %d)\n", model.tokens.size(),
+                o.vocab);
   save_bpe(model, o.out);
 
   // Compression as tformer will see it: the written files, loaded back, over the corpus.
   const auto tok = load_bpe_tokenizer(o.out);
   size_t n_tokens = 0;
   for (const auto& f : files) n_tokens += tok->encode(read_file(f)).size();
-  std::printf("vocab %d, %zu merges, %.2f s; %.3f bytes/token on the corpus (%lld bytes, %zu tokens); "
-              "wrote %s (vocab.json, merges.txt, tokenizer.json)\n",
-              tok->vocab_size(), model.merges.size(), train_s, double(words.bytes) / double(n_tokens),
-              (long long)words.bytes, n_tokens, o.out.c_str());
+  std::printf(
+      "vocab %d, %zu merges, %.2f s; %.3f bytes/token on the corpus (%lld bytes, %zu tokens); "
+      "wrote %s (vocab.json, merges.txt, tokenizer.json)\n",
+      tok->vocab_size(), model.merges.size(), train_s, double(words.bytes) / double(n_tokens), (long long)words.bytes,
+      n_tokens, o.out.c_str());
 }
 
 }  // namespace

@@ -55,7 +55,8 @@ std::string tokenizer_json(const BpeModel& m) {
   using J = nlohmann::ordered_json;
   J merges = J::array();
   for (const auto& mg : m.merges) merges.push_back(merge_line(m, mg));
-  const J byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  const J byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   J j;
   j["version"] = "1.0";
   j["truncation"] = nullptr;

@@ -134,24 +134,25 @@ class FastTrainer {
       int64_t& c = pair_count_[k];
       c += d;
       assert(c >= 0);
-      if (c == 0) pair_count_.erase(k);
-      else if (d > 0) heap_.push({c, k});  // a fallen count is re-pushed lazily by pop_best
+      if (c == 0) {
+        pair_count_.erase(k);
+      } else if (d > 0) {
+        heap_.push({c, k});  // a fallen count is re-pushed lazily by pop_best
+      }
     }
     assert(!pair_count_.count(best));
   }
 
   BpeModel model_;
   std::vector<Word> words_;
-  std::unordered_map<uint64_t, int64_t> pair_count_;       // pairs with count > 0 only
-  std::unordered_map<uint64_t, std::vector<int>> where_;   // pair -> words that held it (may be stale)
+  std::unordered_map<uint64_t, int64_t> pair_count_;      // pairs with count > 0 only
+  std::unordered_map<uint64_t, std::vector<int>> where_;  // pair -> words that held it (may be stale)
   std::priority_queue<HeapEntry> heap_;
   long merges_done_ = 0;
 };
 
 }  // namespace
 
-BpeModel train_bpe(const WordCounts& words, const BpeTrainOptions& opt) {
-  return FastTrainer(words).run(opt);
-}
+BpeModel train_bpe(const WordCounts& words, const BpeTrainOptions& opt) { return FastTrainer(words).run(opt); }
 
 }  // namespace tf

@@ -35,8 +35,8 @@ struct WordCounts {
 void count_words(std::string_view text, WordCounts& words);
 
 struct BpeModel {
-  std::vector<std::string> tokens;            // id -> raw bytes; ids 0-255 are the bytes
-  std::vector<std::pair<int, int>> merges;    // in rank order: (left id, right id)
+  std::vector<std::string> tokens;          // id -> raw bytes; ids 0-255 are the bytes
+  std::vector<std::pair<int, int>> merges;  // in rank order: (left id, right id)
 };
 
 struct BpeProgress {

@@ -43,8 +43,7 @@ Gpt2PreTokenizer::Gpt2PreTokenizer() {
 
 Gpt2PreTokenizer::~Gpt2PreTokenizer() { pcre2_code_free(re_); }
 
-void Gpt2PreTokenizer::split(std::string_view text,
-                             const std::function<void(std::string_view)>& on_piece) const {
+void Gpt2PreTokenizer::split(std::string_view text, const std::function<void(std::string_view)>& on_piece) const {
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(re_, nullptr);
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
