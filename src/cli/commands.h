@@ -19,6 +19,7 @@ void add_eval(CLI::App& app);
 void add_train(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_tokenize(CLI::App& app);
+void add_tokenizer(CLI::App& app);
 void add_explain(CLI::App& app);
 void add_serve(CLI::App& app);
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   tf::cli::add_train(app);
   tf::cli::add_generate(app);
   tf::cli::add_tokenize(app);
+  tf::cli::add_tokenizer(app);
   tf::cli::add_explain(app);
   tf::cli::add_serve(app);
   try {

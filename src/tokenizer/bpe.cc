@@ -15,25 +15,12 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tf {
 
 namespace {
-
-constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-// GPT-2's table: printable bytes map to themselves, the rest to 256, 257, ...
-std::vector<int> bytes_to_unicode() {
-  std::vector<int> cp(256, -1);
-  int next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    cp[b] = printable ? b : next++;
-  }
-  return cp;
-}
 
 void append_utf8(std::string& s, int cp) {
   if (cp < 0x80) {
