@@ -219,7 +219,9 @@ function renderInference() {
     gen.map((t, i) => chip(t, "gen" + (i === k - 1 ? " new" : ""))).join("");
   const cur = k > 0 ? steps[k - 1] : null;
   $("step-note").textContent = cur
-    ? `step ${k}: processed [${cur.processed.join(", ")}] ${$("kv-toggle").checked ? `— the cache adds row ${cur.cache_rows_added.join(", ")} and reads rows 1..${cur.cache_rows_read.length}` : `— without the cache all ${cur.context.length} positions are recomputed`}; picked “${cur.picked}”`
+    ? `step ${k}: processed ${cur.processed.length > 12 ? `the ${cur.processed.length} prompt tokens in one parallel pass (prefill)` : `[${cur.processed.join(", ")}]`} ${$("kv-toggle").checked
+      ? `— the cache adds ${cur.cache_rows_added.length > 12 ? `rows 1..${cur.cache_rows_added.length}` : `row ${cur.cache_rows_added.join(", ")}`} and reads rows 1..${cur.cache_rows_read.length}`
+      : `— without the cache all ${cur.context.length} positions are recomputed`}; picked “${cur.picked}”`
     : "Press Step: the prompt is prefilled in one parallel pass, then each new token is one cached step.";
   // KV cache rows filled so far (one row per processed position).
   const rows = [];
@@ -360,6 +362,9 @@ function setWalkMode() {
   }
 }
 $("use-model").onchange = () => { setWalkMode(); run(); };
+// The note says where the defaults came from: once the user edits them, it no longer holds.
+$("prompt").addEventListener("input", () => ($("truth-note").textContent = ""));
+$("truth").addEventListener("input", () => ($("truth-note").textContent = ""));
 fetch("/api/info").then((r) => r.json()).then((m) => {
   state.info = m;
   $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${m.n_head} head(s), d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence` +
