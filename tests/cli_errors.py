@@ -71,6 +71,7 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(["eval", "--model", os.path.join(tmp, "nope"), "--tokens", "1"], 1, "not a model directory", "missing dir")
     expect(["eval", "--model", good, "--tokens", "1,x"], 2, "'x'", "malformed --tokens")
     expect(["eval", "--model", good], 2, "--prompt or --tokens", "no prompt")
+    expect(["explain", "--truth", " unto"], 2, "--truth needs --model", "explain --truth without --model")
     expect(["init", "--preset", "huge", "--out", os.path.join(tmp, "x")], 2, "unknown preset", "unknown preset")
     before = digest_tree(good)
     expect(["init", "--preset", "tiny", "--out", good], 1, "refusing to overwrite", "init over a model")

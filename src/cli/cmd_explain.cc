@@ -5,6 +5,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "explain/explain.h"
+#include "explain/run_history.h"
+#include "explain/token_display.h"
 #include "model/model_dir.h"
 
 namespace tf::cli {
@@ -21,11 +23,12 @@ std::string vec_str(const nlohmann::json& v, int prec = 3) {
   return s + "]";
 }
 
+// Tokens arrive drawn visibly (token_display: ␣, ↵, <0xNN>), so they are valid UTF-8 and
+// one column per code point; pad by columns, not bytes.
 std::string label(const nlohmann::json& tok, size_t width) {
   std::string s = tok.get<std::string>();
-  for (auto& ch : s)
-    if (ch == '\n') ch = ' ';
-  if (s.size() < width) s += std::string(width - s.size(), ' ');
+  const size_t w = display_width(s);
+  if (w < width) s += std::string(width - w, ' ');
   return s;
 }
 
@@ -34,7 +37,7 @@ void print_walkthrough(const nlohmann::json& j) {
   const auto& toks = tr["tokens"];
   const size_t T = toks.size();
   size_t w = 4;
-  for (auto& t : toks) w = std::max(w, t.get<std::string>().size() + 1);
+  for (auto& t : toks) w = std::max(w, display_width(t.get<std::string>()) + 1);
   w = std::min<size_t>(w, 12);
   std::printf("== TRAINING MODE (teacher forcing): ALL -> ALL, one parallel pass\n");
   std::printf("Input sequence (%zu tokens), hidden size d = %d\n\n", T, j["model"]["n_embd"].get<int>());
@@ -80,6 +83,12 @@ void print_walkthrough(const nlohmann::json& j) {
               T, tr["loss"].get<double>(), T - 1);
   if (tr.contains("steps")) std::printf(", after %d training steps", tr["steps"].get<int>());
   std::printf(")\n");
+  if (tr.contains("run_loss") && tr["run_loss"].is_object()) {
+    const auto& r = tr["run_loss"];
+    std::printf("  the run's own training loss (%s): step %ld %.4f -> step %ld %.4f\n", r["source"].get<std::string>().c_str(),
+                r["step"].front().get<long>(), r["loss"].front().get<double>(), r["step"].back().get<long>(),
+                r["loss"].back().get<double>());
+  }
 
   const auto& inf = j["inference"];
   std::printf("\n== INFERENCE MODE (autoregressive): ONE -> ONE, KV-cached\n");
@@ -100,12 +109,25 @@ void print_walkthrough(const nlohmann::json& j) {
   std::string gen;
   for (auto& g : inf["generated"]) gen += (gen.empty() ? "" : " ") + g.get<std::string>();
   std::printf("Generated: %s\n", gen.c_str());
+  if (j["kind"] == "model") {
+    const auto& tf = j["teacher_forced_vs_free_running"];
+    if (j["truth"]["source"] == "none") {
+      std::printf("Teacher-forced vs free-running: no ground truth (give --truth TEXT, the continuation you expect)\n");
+    } else {
+      std::printf("Teacher-forced vs free-running (ground truth: %s):\n",
+                  j["truth"]["source"] == "given" ? "--truth" : "what follows the prompt in the run's validation text");
+      for (const auto& x : tf)
+        std::printf("  position %d: truth %s generated %s%s\n", x["position"].get<int>(),
+                    label(x["ground_truth"].get<std::string>().empty() ? nlohmann::json("-") : x["ground_truth"], 8).c_str(),
+                    x["generated"].get<std::string>().c_str(), x["matches"].get<bool>() ? "" : "  <- leaves the ground truth");
+    }
+  }
 
   const auto& ck = j["check"];
   std::printf("\n== THE CHECK: h_t from the cached steps vs h_t from the parallel pass (%s)\n",
               ck["reference"].get<std::string>().c_str());
   for (auto& d : ck["per_position"]) std::printf("  t=%d  max|diff| = %.2e\n", d["t"].get<int>(), d["max_abs_diff"].get<double>());
-  std::printf("  %s: max %.2e <= 1e-6\n", ck["ok"].get<bool>() ? "EQUAL" : "DIFFERENT", ck["max_abs_diff"].get<double>());
+  std::printf("  %s\n  (rule: %s)\n", ck["summary"].get<std::string>().c_str(), ck["rule"].get<std::string>().c_str());
 
   const auto& cmp = j["comparison"];
   auto list = [](const nlohmann::json& v) {
@@ -132,7 +154,7 @@ void add_explain(CLI::App& app) {
   struct Opts {
     ToyOptions toy;
     GenerateSettings gen;
-    std::string model;
+    std::string model, truth;
     bool json = false;
     int threads = 0;
   };
@@ -145,6 +167,9 @@ void add_explain(CLI::App& app) {
   sub->add_option("--new", o->toy.new_tokens, "tokens to generate")->capture_default_str();
   sub->add_option("--steps", o->toy.train_steps, "toy training steps")->capture_default_str();
   sub->add_option("--model", o->model, "walk through a real model directory instead of the toy");
+  sub->add_option("--truth", o->truth,
+                  "with --model: the ground-truth continuation of the prompt (default: what follows the prompt "
+                  "in the run's validation text, when it occurs there)");
   add_generate_flags(sub, o->gen, {"strategy", "temperature", "top_k", "top_p", "min_p", "seed"});
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
   sub->callback([o, sub] {
@@ -153,11 +178,19 @@ void add_explain(CLI::App& app) {
     if (std::holds_alternative<BeamSearch>(o->toy.gen.search))
       throw UsageError("--strategy must be greedy or sample: explain walks one sequence");
     if (o->toy.train_steps < 0 || o->toy.train_steps > 100000) throw UsageError("--steps must be in [0, 100000]");
+    if (!o->truth.empty() && o->model.empty())
+      throw UsageError("--truth needs --model (the toy's ground truth is its own sentence)");
     nlohmann::json j;
     if (!o->model.empty()) {
       LoadedModel m = load_model_dir(o->model);
       if (!m.tokenizer) throw Error(o->model + ": explain --model needs a model directory with a tokenizer");
-      j = explain_model(*m.model, *m.tokenizer, o->toy.prompt, o->toy.new_tokens, o->toy.gen);
+      ModelWalkOptions walk{.truth = o->truth, .truth_source = "given"};
+      if (walk.truth.empty()) {
+        walk.truth = continuation_in(validation_text(o->model), o->toy.prompt, 256);
+        walk.truth_source = "validation text";
+      }
+      j = explain_model(*m.model, *m.tokenizer, o->toy.prompt, o->toy.new_tokens, o->toy.gen, walk);
+      j["training"]["run_loss"] = run_loss_curve(o->model);
     } else {
       j = explain_toy(o->toy);
     }

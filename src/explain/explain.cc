@@ -6,6 +6,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "explain/h_check.h"
+#include "explain/token_display.h"
 #include "kernels/kernels.h"
 #include "train/optimizer.h"
 
@@ -127,7 +129,7 @@ struct Inference {
   std::vector<int> generated;
 };
 Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>& prompt, int new_tokens,
-                          const GenerateOptions& gen_opts, const Names& names) {
+                          const GenerateOptions& gen_opts, const Names& names, const CacheHook& after_step) {
   const Config& c = g.config();
   const int V = c.vocab_size, C = c.n_embd, L = c.n_layer;
   const int P = int(prompt.size());
@@ -192,6 +194,7 @@ Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>&
     context.push_back(token);
     return true;
   };
+  if (after_step) hooks.after_pass = [&](KvCache& cache, const KvSeq& seq, int k) { after_step(cache, seq, k + 1); };
   generate(g, nullptr, prompt, o, hooks, &ws);
   // The rows written: the prompt's and one per step after the prefill.
   const size_t rows = size_t(P) + new_tokens - 1;
@@ -215,16 +218,11 @@ nlohmann::json h_check(const Model& g, Workspace& ws, const std::vector<int>& tr
     g.forward(ws, processed_all.data(), 1, int(processed_all.size()));
     h_ref.assign(ws.hidden(L), ws.hidden(L) + processed_all.size() * C);
   }
-  nlohmann::json diffs = nlohmann::json::array();
-  double worst = 0;
-  for (size_t t = 0; t < inf.h.size(); ++t) {
-    double d = 0;
-    for (int i = 0; i < C; ++i) d = std::max(d, double(std::fabs(inf.h[t][i] - h_ref[t * C + i])));
-    worst = std::max(worst, d);
-    diffs.push_back({{"t", t + 1}, {"max_abs_diff", d}});
-  }
-  return {{"reference", prefix ? "training pass" : "parallel pass over the processed tokens"},
-                {"per_position", diffs}, {"max_abs_diff", worst}, {"tolerance", 1e-6}, {"ok", worst <= 1e-6}};
+  std::vector<float> h_inf;  // (T', C): the processed positions, in order
+  for (const auto& h : inf.h) h_inf.insert(h_inf.end(), h.begin(), h.end());
+  nlohmann::json j = to_json(compare_hidden(h_inf, std::span(h_ref).first(h_inf.size()), C));
+  j["reference"] = prefix ? "training pass" : "parallel pass over the processed tokens";
+  return j;
 
 }
 
@@ -267,21 +265,47 @@ nlohmann::json cost_comparison(const Config& c, int P, int new_tokens, int T) {
 }
 
 // The shared core of both walkthroughs. `names` maps ids to display strings.
-nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt, int new_tokens,
-                           const GenerateOptions& gen_opts, const Names& names) {
+nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens, const std::vector<int>& prompt,
+                           int new_tokens, const GenerateOptions& gen_opts, const Names& names,
+                           const CacheHook& after_step = {}) {
   const Config& c = g.config();
   if (int(prompt.size()) + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
   std::vector<float> h_train;
   Workspace ws;
   nlohmann::json j;
   j["training"] = training_pass(g, ws, train_tokens, names, h_train);
-  const Inference inf = inference_steps(g, ws, prompt, new_tokens, gen_opts, names);
+  const Inference inf = inference_steps(g, ws, prompt, new_tokens, gen_opts, names, after_step);
   j["inference"] = inf.json;
   j["check"] = h_check(g, ws, train_tokens, h_train, prompt, inf);
   j["comparison"] = cost_comparison(c, int(prompt.size()), new_tokens, int(train_tokens.size()));
   j["model"] = {{"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd}, {"vocab_size", c.vocab_size},
                 {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
   return j;
+}
+
+// Teacher-forced vs free-running on a real model: the ground truth is the user's continuation
+// of the prompt, tokenized as it would be after the prompt (BPE merges across the boundary, so
+// prompt + truth is encoded together when that keeps the prompt's tokens, else truth alone).
+nlohmann::json free_running_vs_truth(const Tokenizer& tok, const std::vector<int>& prompt_ids,
+                                     const std::string& prompt, const std::string& truth,
+                                     const nlohmann::json& inference, const Names& names) {
+  std::vector<int> truth_ids;
+  if (!truth.empty()) {
+    const auto full = tok.encode(prompt + truth);
+    if (full.size() > prompt_ids.size() && std::equal(prompt_ids.begin(), prompt_ids.end(), full.begin()))
+      truth_ids.assign(full.begin() + long(prompt_ids.size()), full.end());
+    else
+      truth_ids = tok.encode(truth);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  const auto& steps = inference["steps"];
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const int gen_id = steps[k]["picked_id"];
+    const bool have = k < truth_ids.size();
+    out.push_back({{"position", prompt_ids.size() + k + 1}, {"ground_truth", have ? names(truth_ids[k]) : ""},
+                   {"generated", steps[k]["picked"]}, {"matches", have && truth_ids[k] == gen_id}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -373,7 +397,7 @@ nlohmann::json explain_toy(const ToyOptions& o) {
 }
 
 nlohmann::json explain_model(const Model& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
-                             const GenerateOptions& gen) {
+                             const GenerateOptions& gen, const ModelWalkOptions& walk) {
   const std::vector<int> ids = tok.encode(prompt);
   if (ids.empty()) throw UsageError("--prompt is empty");
   // The teacher-forced sequence is the prompt plus the greedy continuation, so that the check
@@ -385,10 +409,20 @@ nlohmann::json explain_model(const Model& model, const Tokenizer& tok, const std
   const auto r = generate(model, &tok, ids, g);
   std::vector<int> seq = ids;
   seq.insert(seq.end(), r.sequences[0].tokens.begin(), r.sequences[0].tokens.end());
-  auto names = [&](int id) { return tok.token_bytes(id); };
-  nlohmann::json j = walkthrough(model, seq, ids, new_tokens, gen, names);
+  // Every token drawn visibly (spaces, newlines, byte pieces); the raw bytes of each shown
+  // token go to "token_text" for the page's tooltips.
+  nlohmann::json token_text = nlohmann::json::object();
+  auto names = [&](int id) {
+    const std::string shown = token_display(tok.token_bytes(id));
+    token_text[shown] = token_raw_text(tok.token_bytes(id));
+    return shown;
+  };
+  nlohmann::json j = walkthrough(model, seq, ids, new_tokens, gen, names, walk.after_step);
   j["kind"] = "model";
   j["prompt"] = prompt;
+  j["teacher_forced_vs_free_running"] = free_running_vs_truth(tok, ids, prompt, walk.truth, j["inference"], names);
+  j["truth"] = {{"text", walk.truth}, {"source", walk.truth.empty() ? "none" : walk.truth_source}};
+  j["token_text"] = token_text;
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "generate/generator.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -52,11 +53,22 @@ class WordTokenizer final : public Tokenizer {
 Toy build_toy(const ToyOptions& o);
 std::vector<int> toy_encode(const Toy& toy, const std::string& text);
 
+// Called after each inference step with the cache, the sequence and the step (from 1).
+using CacheHook = std::function<void(KvCache&, const KvSeq&, int step)>;
+
+struct ModelWalkOptions {
+  std::string truth;         // ground-truth continuation of the prompt (teacher-forced vs free-running)
+  std::string truth_source;  // where it came from: "given", "validation text"
+  // Test-only: lets a test corrupt the KV cache between steps, to prove that the h_t check
+  // reports a broken cache as DIFFERENT (explain_test.cc). Nothing else sets it.
+  CacheHook after_step;
+};
+
 // The walkthrough of the toy (see docs/explain.md for every field).
 nlohmann::json explain_toy(const ToyOptions& o);
 // The same walkthrough on a real model: training-mode pass over prompt + generated text, the
 // inference steps, the h_t check, per layer and head attention.
 nlohmann::json explain_model(const Model& model, const Tokenizer& tok, const std::string& prompt, int new_tokens,
-                             const GenerateOptions& gen);
+                             const GenerateOptions& gen, const ModelWalkOptions& walk = {});
 
 }  // namespace tf

@@ -106,6 +106,7 @@ void Decoder::prefill() {
   res_.stats.forward_passes += 1;
   for (long t = 1; t <= P_; ++t) res_.stats.flops += flops_per_position(c_, t);
   if (hooks_.on_pass) hooks_.on_pass(0, ws_, std::span<const float>(logits_.data(), size_t(n) * V_));
+  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(cache_, alive_[0].seq, 0);
 }
 
 void Decoder::prepare(int step) {
@@ -203,6 +204,7 @@ void Decoder::advance(int step) {
   }
   res_.stats.forward_passes += 1;
   if (hooks_.on_pass) hooks_.on_pass(step + 1, ws_, std::span<const float>(logits_.data(), size_t(M) * V_));
+  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(cache_, alive_[0].seq, step + 1);
 }
 
 GenerateResult Decoder::run() {

@@ -62,6 +62,9 @@ using OnPass = std::function<void(int step, const Workspace& ws, std::span<const
 struct DecodeHooks {
   OnToken on_token;
   OnPass on_pass;
+  // Test-only: after each cached pass, the cache and the first live sequence, so that a test
+  // can corrupt the cache and prove the explainer's h_t check reports it (explain_test.cc).
+  std::function<void(KvCache& cache, const KvSeq& seq, int step)> after_pass;
 };
 
 // Generates from prompt with the model; ws is the caller's (a fresh one when null).

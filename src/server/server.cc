@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "explain/explain.h"
+#include "explain/run_history.h"
 #include "model/model_dir.h"
 #include "server/assets.h"
 
@@ -161,6 +162,10 @@ struct Served {
   std::unique_ptr<const Model> model;
   std::unique_ptr<Tokenizer> tok;
   std::string name;
+  // What the model's training run left (empty/null for a model that is not a run): read once at
+  // start, the walkthrough's loss curve and the default ground truth.
+  std::string validation;
+  nlohmann::json run_loss;
 };
 
 std::atomic<httplib::Server*> g_server{nullptr};
@@ -278,6 +283,8 @@ void run_server(const ServerOptions& so) {
     served.model = std::move(lm.model);
     served.tok = std::move(lm.tokenizer);
     served.name = so.model_dir;
+    served.validation = validation_text(so.model_dir);
+    served.run_loss = run_loss_curve(so.model_dir);
   } else {
     Toy toy = build_toy({});
     served.tok = std::make_unique<WordTokenizer>(toy.vocab);
@@ -347,7 +354,9 @@ void run_server(const ServerOptions& so) {
                       {"n_positions", c.n_positions}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
                       {"n_head", c.n_head}, {"parameters", served.model->params().size()},
                       {"limits", {{"max_body_bytes", so.max_body_bytes}, {"max_new_tokens", so.max_new_tokens},
-                                  {"max_sentence_words", so.max_sentence_words}}}});
+                                  {"max_sentence_words", so.max_sentence_words}}},
+                      {"validation_sample", validation_sample(served.validation)},
+                      {"has_run_loss", served.run_loss.is_object()}});
       return;
     }
     send_json(res, {{"error", {{"message", "no such path: " + req.path}}}}, 404);
@@ -359,7 +368,14 @@ void run_server(const ServerOptions& so) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
       GenerateOptions g = generate_options(j, so, "new", 8);
       const std::string prompt = field<std::string>(j, "prompt", "", 0, 4000);
-      send_json(res, explain_model(*served.model, *served.tok, prompt, g.max_new, g));
+      ModelWalkOptions walk{.truth = field<std::string>(j, "truth", "", 0, 4000), .truth_source = "given"};
+      if (walk.truth.empty()) {
+        walk.truth = continuation_in(served.validation, prompt, 256);
+        walk.truth_source = "validation text";
+      }
+      json out = explain_model(*served.model, *served.tok, prompt, g.max_new, g, walk);
+      out["training"]["run_loss"] = served.run_loss;
+      send_json(res, out);
       return;
     }
     const ToyOptions t = toy_options(j, so);

@@ -112,25 +112,73 @@ const post = async (url, body) => (await fetch(url, { method: "POST", headers: {
     check((await page.textContent("#status")).includes("dog"), "a word outside the vocabulary shows the API's error");
     check(errors.length === 0, "no script errors: " + errors.join("; "));
 
-    // A served model directory: the page walks through it on request.
+    // A served model directory, trained briefly on data/kjv.txt (so it has metrics.jsonl and
+    // validation text): the page walks through it on request, every panel filled.
     const dir = fs.mkdtempSync(require("os").tmpdir() + "/tformer-page-");
-    require("child_process").execFileSync(process.env.TFORMER || "build/tformer", ["init", "--preset", "tiny", "--out", dir + "/m"]);
+    require("child_process").execFileSync(process.env.TFORMER || "build/tformer", ["train", "--data", "data/kjv.txt",
+      "--preset", "tiny", "--out", dir + "/m", "--steps", "30", "--batch", "4", "--seq", "64", "--lr", "3e-3",
+      "--eval-every", "10", "--eval-batches", "2", "--threads", "2"], { stdio: "ignore" });
     const msrv = await startServer(["--model", dir + "/m"]);
     try {
       const p2 = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      p2.on("pageerror", (e) => errors.push(e.message));
       await p2.goto(msrv.url + "/");
       await p2.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
       await p2.waitForSelector("#use-model-label:not([hidden])");
-      await p2.check("#use-model");
-      await p2.fill("#prompt", "And God said");
-      await rerun(p2);
-      const mapi = await post(msrv.url + "/api/explain", { ...defaults, model: true, prompt: "And God said" });
-      check((await p2.textContent("#status")).startsWith("loaded model"), "the loaded model's walkthrough runs in the page");
+      const info = await (await fetch(msrv.url + "/api/info")).json();
+      check(info.validation_sample && info.validation_sample.truth.length > 0, "the run's validation text gives a sample passage");
+      await p2.check("#use-model");  // starts a run of the loaded model
+      await p2.waitForFunction(() => document.body.dataset.runs === document.body.dataset.started &&
+        document.getElementById("status").textContent.startsWith("loaded model"), null, { timeout: 60000 });
+      check(!(await p2.isVisible("#sentence")) && !(await p2.isVisible("#steps")) && !(await p2.isVisible("#train-anim")),
+        "the toy-only fields (sentence, training steps, train live) are hidden for the loaded model");
+      check(await p2.isVisible("#truth"), "the ground-truth field is shown");
+      const prompt = await p2.inputValue("#prompt"), truth = await p2.inputValue("#truth");
+      check(prompt === info.validation_sample.prompt && truth === info.validation_sample.truth,
+        `default prompt and ground truth from the validation text: '${prompt}' + '${truth.slice(0, 20)}…'`);
+      const status = await p2.textContent("#status");
+      check(status.includes("h_t check passed"), `status: '${status}'`);
+      const mapi = await post(msrv.url + "/api/explain", { ...defaults, model: true, prompt, truth, new: 3 });
+      check(mapi.check.ok && mapi.check.summary.startsWith("EQUAL to float32 rounding"), "API: " + mapi.check.summary);
       check((await p2.textContent("#train-loss")) === mapi.training.loss.toFixed(4), "its loss on screen = API");
+      const lossPoints = await p2.$eval("#loss-curve", (s) => +s.dataset.points);
+      check(lossPoints === mapi.training.run_loss.step.length && lossPoints === 30 &&
+        (await p2.textContent("#loss-note")).includes("metrics.jsonl") &&
+        (await p2.$$eval("#loss-curve polyline", (l) => l.length)) === 2, `the run's own loss curve (${lossPoints} points, with validation)`);
+      const labels = await p2.$$eval("#mask-table tr th:first-child", (th) => th.slice(1).map((x) => [x.textContent, x.title]));
+      check(labels.length === mapi.training.tokens.length && labels.every(([t]) => t.trim().length > 0) &&
+        labels.some(([t, title]) => t === "␣" && title === '" " · 20'), "mask rows: every token visible (␣ for a space, raw bytes in the tooltip)");
+      const chips = await p2.$$eval("#shift .tok", (c) => c.map((x) => x.textContent));
+      check(chips.length > 0 && chips.every((t) => t.trim().length > 0), "no empty chips in the shift table");
+      await p2.screenshot({ path: `${shots}/loaded-model-training.png`, fullPage: true });
       await p2.click("#tab-inference");
       for (let k = 0; k < 3; ++k) await p2.click("#step");
       check((await p2.textContent("#check-max")).startsWith(mapi.check.max_abs_diff.toExponential(2)), "its h_t check on screen = API");
-      await p2.screenshot({ path: `${shots}/loaded-model.png`, fullPage: true });
+      check((await p2.textContent("#check-summary")) === mapi.check.summary && (await p2.textContent("#check-why")).includes("1e-5 × max(1, max|h_t|)"),
+        "the check's words: what was compared and why the bound");
+      const ctxChips = await p2.$$eval("#context .tok", (c) => c.map((x) => x.textContent));
+      check(ctxChips.length === mapi.training.tokens.length && ctxChips.every((t) => t.trim().length > 0), "context: every token visible");
+      const tfRows = await p2.$$eval("#tf-rows tr", (r) => r.slice(1).map((x) => [...x.querySelectorAll("td")].map((td) => td.textContent)));
+      check(tfRows.length === 3 && tfRows.every((r, i) => r[1] === mapi.teacher_forced_vs_free_running[i].ground_truth &&
+        r[2].startsWith(mapi.teacher_forced_vs_free_running[i].generated)), "teacher-forced vs free-running: the model against the ground truth");
+      check((await p2.$$eval("#kv-rows tr", (r) => r.length - 1)) === mapi.training.tokens.length - 1, "KV cache rows filled");
+      await p2.screenshot({ path: `${shots}/loaded-model-inference.png`, fullPage: true });
+
+      // A longer sequence (T ≥ 32): the tables scroll in their cards and say so.
+      await p2.click("#tab-training");
+      await p2.fill("#prompt", "And it came to pass, when men began to multiply on the face");
+      await p2.fill("#truth", "");
+      await p2.fill("#new", "6");
+      await rerun(p2);
+      check((await p2.textContent("#status")).includes("h_t check passed"), "a 66-token walkthrough passes the h_t check");
+      check((await p2.textContent("#mask")).includes("scroll to see every row and column") &&
+        (await p2.$eval("#mask .scroll", (d) => d.scrollHeight > d.clientHeight)), "a large mask scrolls inside its card, and says so");
+      check((await p2.textContent("#hidden")).includes("the first 16 of 128 dimensions"), "hidden states say which dimensions are shown");
+      await p2.click("#tab-inference");
+      await p2.click("#step");
+      check((await p2.textContent("#tf-free")).includes("No ground truth"), "with no ground truth the panel says how to give one");
+      await p2.screenshot({ path: `${shots}/loaded-model-long.png`, fullPage: true });
+      check(errors.length === 0, "no script errors on the loaded model: " + errors.join("; "));
     } finally {
       msrv.stop();
       fs.rmSync(dir, { recursive: true, force: true });
