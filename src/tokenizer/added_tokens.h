@@ -3,6 +3,8 @@
 // pre-tokenization, so that "<|im_start|>" in a prompt is one token and never "<", "|", ...
 // At each position the longest added token that starts there wins (huggingface/tokenizers
 // and transformers.js agree on this); lstrip/rstrip eat the whitespace beside a token.
+// Matching is on the raw text: "normalized": true and "single_word" are not honoured, as in
+// transformers.js (huggingface/tokenizers honours both; no Llama/Qwen/Mistral file sets them).
 #pragma once
 #include <bitset>
 #include <nlohmann/json.hpp>

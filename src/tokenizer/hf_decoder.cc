@@ -1,5 +1,6 @@
 #include "tokenizer/hf_decoder.h"
 
+#include <cctype>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -105,7 +106,8 @@ std::string Decoder::token_bytes(const std::string& token, bool added) const {
         break;
       }
       case Step::kByteFallback:  // "<0x0A>" is the byte 0x0A
-        if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && std::isxdigit(t[3]) && std::isxdigit(t[4]))
+        if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
+            std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4])))
           t = std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
         break;
       case Step::kStrip: strip(t, s.from, s.start, s.stop); break;

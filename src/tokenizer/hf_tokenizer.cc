@@ -173,7 +173,11 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& dir) {
   const std::string path = dir + "/tokenizer.json";
   const nlohmann::json j = read_json(path);
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
-  return std::make_unique<HfTokenizer>(dir, j, path);
+  try {
+    return std::make_unique<HfTokenizer>(dir, j, path);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong type deep inside
+    throw Error(path + ": " + e.what());
+  }
 }
 
 }  // namespace tf
