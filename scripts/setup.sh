@@ -11,6 +11,7 @@ PACKAGES=(
   libdnnl-dev              # GEMM: oneDNN, measured fastest here (docs/gemm.md)
   libblis-openmp-dev       # the BLAS PyTorch runs fastest with here (bench/run.py, issue #6)
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
+  libicu-dev               # NFC/NFKC normalizers of tokenizer.json (Qwen2/3)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers
   python3-torch python3-numpy  # the PyTorch oracle (Debian's /usr/bin/python3)

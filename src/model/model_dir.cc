@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "tokenizer/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -49,7 +50,9 @@ void load_weights(Model& model, const std::string& path) {
 
 std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Config& c) {
   std::unique_ptr<Tokenizer> tok;
-  if (fs::exists(dir + "/vocab.json") && fs::exists(dir + "/merges.txt")) tok = load_bpe_tokenizer(dir);
+  // tokenizer.json first: it also carries the added tokens that vocab.json + merges.txt lack.
+  if (has_hf_tokenizer(dir)) tok = load_hf_tokenizer(dir);
+  else if (fs::exists(dir + "/vocab.json") && fs::exists(dir + "/merges.txt")) tok = load_bpe_tokenizer(dir);
   else if (c.tokenizer == "byte") tok = make_byte_tokenizer();
   if (tok && tok->vocab_size() > c.vocab_size)
     throw Error(dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "tokenizer/hf_tokenizer.h"
 
 namespace tf {
 
@@ -15,6 +16,14 @@ std::string Tokenizer::decode(std::span<const int> ids) const {
     out += token_bytes(id);
   }
   return out;
+}
+
+std::vector<int> Tokenizer::encode_with_specials(std::string_view text) const {
+  std::vector<int> ids = prefix_ids();
+  const std::vector<int> body = encode(text), suffix = suffix_ids();
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.insert(ids.end(), suffix.begin(), suffix.end());
+  return ids;
 }
 
 namespace {
@@ -44,7 +53,8 @@ std::unique_ptr<Tokenizer> make_byte_tokenizer() { return std::make_unique<ByteT
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
   if (spec == "byte") return make_byte_tokenizer();
   if (!std::filesystem::is_directory(spec))
-    throw Error("tokenizer " + spec + ": not 'byte' and not a folder with vocab.json + merges.txt");
+    throw Error("tokenizer " + spec + ": not 'byte' and not a folder with tokenizer.json or vocab.json + merges.txt");
+  if (has_hf_tokenizer(spec)) return load_hf_tokenizer(spec);
   return load_bpe_tokenizer(spec);
 }
 
