@@ -77,7 +77,7 @@ void train_tokenizer(const TrainTokenizerOpts& o) {
     std::printf("\r\033[Kmerges %d/%d | %.1f s", p.vocab - 256, p.vocab_target - 256, t);
     std::fflush(stdout);
   };
-  const BpeModel model = train_bpe(words, {.vocab_size = o.vocab, .on_progress = on_progress});
+  const LearnedBpe model = train_bpe(words, {.vocab_size = o.vocab, .on_progress = on_progress});
   const double train_s = seconds_since(t0);
   if (tty && shown >= 0) std::printf("\n");
   if (int(model.tokens.size()) < o.vocab)

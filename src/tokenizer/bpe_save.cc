@@ -39,7 +39,7 @@ void make_temp(const fs::path& tmp, const std::string& dir) {
                 (ec ? ec.message() : std::string("already exists")) + ")");
 }
 
-nlohmann::ordered_json vocab_json(const BpeModel& m) {
+nlohmann::ordered_json vocab_json(const LearnedBpe& m) {
   nlohmann::ordered_json v = nlohmann::ordered_json::object();
   for (size_t id = 0; id < m.tokens.size(); ++id) v[byte_level_text(m.tokens[id])] = id;
   return v;
@@ -47,11 +47,11 @@ nlohmann::ordered_json vocab_json(const BpeModel& m) {
 
 // Byte-level symbols never contain a space (it is spelled "Ġ"), so "left right" is unambiguous;
 // this string form is read by every tokenizers release, the [left, right] form only since 0.20.
-std::string merge_line(const BpeModel& m, const std::pair<int, int>& mg) {
+std::string merge_line(const LearnedBpe& m, const std::pair<int, int>& mg) {
   return byte_level_text(m.tokens[mg.first]) + " " + byte_level_text(m.tokens[mg.second]);
 }
 
-std::string tokenizer_json(const BpeModel& m) {
+std::string tokenizer_json(const LearnedBpe& m) {
   using J = nlohmann::ordered_json;
   J merges = J::array();
   for (const auto& mg : m.merges) merges.push_back(merge_line(m, mg));
@@ -95,7 +95,7 @@ void check_bpe_out_dir(const std::string& dir) {
   fs::remove(tmp, ec);
 }
 
-void save_bpe(const BpeModel& m, const std::string& dir) {
+void save_bpe(const LearnedBpe& m, const std::string& dir) {
   check_bpe_out_dir(dir);
   const fs::path p = clean_path(dir), tmp = temp_path(p);
   make_temp(tmp, dir);

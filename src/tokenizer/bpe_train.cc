@@ -59,7 +59,7 @@ class FastTrainer {
     for (const auto& [k, c] : pair_count_) heap_.push({c, k});
   }
 
-  BpeModel run(const BpeTrainOptions& opt) {
+  LearnedBpe run(const BpeTrainOptions& opt) {
     uint64_t best;
     while (int(model_.tokens.size()) < opt.vocab_size && pop_best(best)) {
       merge(best);
@@ -143,7 +143,7 @@ class FastTrainer {
     assert(!pair_count_.count(best));
   }
 
-  BpeModel model_;
+  LearnedBpe model_;
   std::vector<Word> words_;
   std::unordered_map<uint64_t, int64_t> pair_count_;      // pairs with count > 0 only
   std::unordered_map<uint64_t, std::vector<int>> where_;  // pair -> words that held it (may be stale)
@@ -153,6 +153,6 @@ class FastTrainer {
 
 }  // namespace
 
-BpeModel train_bpe(const WordCounts& words, const BpeTrainOptions& opt) { return FastTrainer(words).run(opt); }
+LearnedBpe train_bpe(const WordCounts& words, const BpeTrainOptions& opt) { return FastTrainer(words).run(opt); }
 
 }  // namespace tf

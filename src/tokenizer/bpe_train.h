@@ -34,7 +34,7 @@ struct WordCounts {
 // Adds the GPT-2 pieces of text (the same cut tformer's BPE encoder makes) to words.
 void count_words(std::string_view text, WordCounts& words);
 
-struct BpeModel {
+struct LearnedBpe {
   std::vector<std::string> tokens;          // id -> raw bytes; ids 0-255 are the bytes
   std::vector<std::pair<int, int>> merges;  // in rank order: (left id, right id)
 };
@@ -53,13 +53,13 @@ struct BpeTrainOptions {
 // The fast trainer: pair counts are updated only in the words a merge touches, found through
 // an index from pair to words; the next pair comes from a lazy max-heap. Cost per merge is
 // the size of the words holding the pair, not the corpus.
-BpeModel train_bpe(const WordCounts& words, const BpeTrainOptions& opt);
+LearnedBpe train_bpe(const WordCounts& words, const BpeTrainOptions& opt);
 
 // Writes vocab.json + merges.txt (GPT-2's files, read by load_bpe_tokenizer) and tokenizer.json
 // (Hugging Face's BPE with ByteLevel pre-tokenizer and decoder) into dir, which must not exist
 // or be empty. The files go to a sibling temp folder that is renamed to dir at the end, so dir
 // appears whole or not at all.
-void save_bpe(const BpeModel& model, const std::string& dir);
+void save_bpe(const LearnedBpe& model, const std::string& dir);
 // Throws Error naming dir when save_bpe could not write there (exists and is not empty, or its
 // parent cannot take a new folder); lets a caller fail before a long training run.
 void check_bpe_out_dir(const std::string& dir);

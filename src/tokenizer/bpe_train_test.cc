@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 
 // ---- the naive twin: every merge recounts every pair of every word (bpe_train.h's rule,
 // written as plainly as it reads).
-BpeModel train_bpe_naive(const WordCounts& wc, int vocab_size) {
-  BpeModel m;
+LearnedBpe train_bpe_naive(const WordCounts& wc, int vocab_size) {
+  LearnedBpe m;
   for (int b = 0; b < 256; ++b) m.tokens.emplace_back(1, char(b));
   std::vector<std::pair<std::vector<int>, int64_t>> words;
   for (const auto& [text, count] : wc.count) words.push_back({std::vector<int>(text.begin(), text.end()), count});
@@ -62,7 +62,7 @@ WordCounts words_of(std::initializer_list<std::pair<const char*, int64_t>> list)
   return wc;
 }
 
-std::vector<std::string> learned(const BpeModel& m) {
+std::vector<std::string> learned(const LearnedBpe& m) {
   return std::vector<std::string>(m.tokens.begin() + 256, m.tokens.end());
 }
 
@@ -72,7 +72,7 @@ TEST(BpeTrain, HuggingFaceCourseExample) {
   // Pair counts: ug 20, pu 17, un 16, hu 15, gs 5, bu 4 -> "ug"; then un 16, hug 15 -> "un";
   // then h+ug 15 -> "hug"; then p+un 12 -> "pun".
   const auto wc = words_of({{"hug", 10}, {"pug", 5}, {"pun", 12}, {"bun", 4}, {"hugs", 5}});
-  const BpeModel m = train_bpe(wc, {.vocab_size = 260});
+  const LearnedBpe m = train_bpe(wc, {.vocab_size = 260});
   EXPECT_EQ(learned(m), (std::vector<std::string>{"ug", "un", "hug", "pun"}));
   ASSERT_EQ(m.merges.size(), 4u);
   EXPECT_EQ(m.merges[0], std::make_pair(int('u'), int('g')));
@@ -81,13 +81,13 @@ TEST(BpeTrain, HuggingFaceCourseExample) {
 
 TEST(BpeTrain, TiesGoToTheSmallerLeftThenRightId) {
   const auto wc = words_of({{"cd", 1}, {"ab", 1}, {"ac", 1}});
-  const BpeModel m = train_bpe(wc, {.vocab_size = 1000});
+  const LearnedBpe m = train_bpe(wc, {.vocab_size = 1000});
   EXPECT_EQ(learned(m), (std::vector<std::string>{"ab", "ac", "cd"}));
 }
 
 TEST(BpeTrain, CountsOverlappingPairsButMergesLeftToRight) {
   // "aaa" holds (a,a) twice; the merge gives "aa a", then (aa,a) makes "aaa".
-  const BpeModel m = train_bpe(words_of({{"aaa", 1}}), {.vocab_size = 1000});
+  const LearnedBpe m = train_bpe(words_of({{"aaa", 1}}), {.vocab_size = 1000});
   EXPECT_EQ(learned(m), (std::vector<std::string>{"aa", "aaa"}));
   EXPECT_EQ(m.merges[1], std::make_pair(256, int('a')));
 }
@@ -115,8 +115,8 @@ TEST(BpeTrain, CountWordsUsesGpt2Pieces) {
 // ---- fast == naive, merge for merge
 
 void expect_twins(const WordCounts& wc, int vocab, const std::string& what) {
-  const BpeModel fast = train_bpe(wc, {.vocab_size = vocab});
-  const BpeModel naive = train_bpe_naive(wc, vocab);
+  const LearnedBpe fast = train_bpe(wc, {.vocab_size = vocab});
+  const LearnedBpe naive = train_bpe_naive(wc, vocab);
   ASSERT_EQ(fast.merges, naive.merges) << what;
   ASSERT_EQ(fast.tokens, naive.tokens) << what;
   // bpe_train.h argues that a merge never re-spells a token; the naive twin does not assume it.
@@ -181,7 +181,7 @@ TEST(BpeSave, TformerLoadsWhatItWrites) {
   const std::string text = "the cat sat on the mat; the cat ate the rat. 1234 1234\n";
   WordCounts wc;
   count_words(text, wc);
-  const BpeModel m = train_bpe(wc, {.vocab_size = 280});
+  const LearnedBpe m = train_bpe(wc, {.vocab_size = 280});
   const std::string dir = fresh_dir("load");
   save_bpe(m, dir);
   const auto tok = load_bpe_tokenizer(dir);
@@ -200,7 +200,7 @@ TEST(BpeSave, TformerLoadsWhatItWrites) {
 TEST(BpeSave, TokenizerJsonMatchesTheGpt2Files) {
   WordCounts wc;
   count_words("aaa bbb aaa ccc\n", wc);
-  const BpeModel m = train_bpe(wc, {.vocab_size = 1000});
+  const LearnedBpe m = train_bpe(wc, {.vocab_size = 1000});
   const std::string dir = fresh_dir("json");
   save_bpe(m, dir);
   const auto tj = nlohmann::json::parse(read_file(dir + "/tokenizer.json"));
@@ -222,7 +222,7 @@ TEST(BpeSave, RefusesAFolderThatHoldsSomethingAndLeavesNoTempBehind) {
   const std::string dir = fresh_dir("busy");
   fs::create_directories(dir);
   write_file_atomic(dir + "/keep.txt", "mine");
-  const BpeModel m = train_bpe(words_of({{"ab", 1}}), {.vocab_size = 300});
+  const LearnedBpe m = train_bpe(words_of({{"ab", 1}}), {.vocab_size = 300});
   EXPECT_THROW(save_bpe(m, dir), Error);
   EXPECT_EQ(read_file(dir + "/keep.txt"), "mine");
   for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
