@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
     Workspace ws;  // kept across repetitions: only the first allocates
     if (what == "train") {
       Optimizer opt(g.table(), {});
-      const auto x = random_tokens(size_t(batch) * seq, c.vocab_size, 2), y = random_tokens(size_t(batch) * seq, c.vocab_size, 3);
+      const auto x = random_tokens(size_t(batch) * seq, c.vocab_size, 2),
+                 y = random_tokens(size_t(batch) * seq, c.vocab_size, 3);
       std::vector<double> times;
       std::vector<float> grads;
       for (int r = 0; r <= reps; ++r) {  // the first step allocates: not timed

@@ -62,8 +62,10 @@ void print_walkthrough(const nlohmann::json& j) {
     const auto& att = tr["attention"];
     for (size_t l = 0; l < att.size(); ++l)
       for (size_t h = 0; h < att[l].size() && h < 4; ++h) {
-        std::printf("\nAttention weights, layer %zu head %zu (rows: query position; zeros above the diagonal, rows sum to 1):\n",
-                    l + 1, h + 1);
+        std::printf(
+            "\nAttention weights, layer %zu head %zu (rows: query position; zeros above the diagonal, rows sum to "
+            "1):\n",
+            l + 1, h + 1);
         for (size_t t = 0; t < T; ++t) {
           std::printf("  %s", label(toks[t], w).c_str());
           for (size_t s = 0; s < T; ++s) std::printf(" %.2f", att[l][h][t][s].get<double>());
@@ -79,15 +81,15 @@ void print_walkthrough(const nlohmann::json& j) {
     std::printf("  h%-2zu %s%s  <- attends to positions 1..%zu\n", t + 1, vec_str(head).c_str(),
                 h.size() > 6 ? " ..." : "", t + 1);
   }
-  std::printf("  all %zu hidden states from ONE forward pass; training loss %.4f (mean over %zu predicted positions",
-              T, tr["loss"].get<double>(), T - 1);
+  std::printf("  all %zu hidden states from ONE forward pass; training loss %.4f (mean over %zu predicted positions", T,
+              tr["loss"].get<double>(), T - 1);
   if (tr.contains("steps")) std::printf(", after %d training steps", tr["steps"].get<int>());
   std::printf(")\n");
   if (tr.contains("run_loss") && tr["run_loss"].is_object()) {
     const auto& r = tr["run_loss"];
-    std::printf("  the run's own training loss (%s): step %ld %.4f -> step %ld %.4f\n", r["source"].get<std::string>().c_str(),
-                r["step"].front().get<long>(), r["loss"].front().get<double>(), r["step"].back().get<long>(),
-                r["loss"].back().get<double>());
+    std::printf("  the run's own training loss (%s): step %ld %.4f -> step %ld %.4f\n",
+                r["source"].get<std::string>().c_str(), r["step"].front().get<long>(), r["loss"].front().get<double>(),
+                r["step"].back().get<long>(), r["loss"].back().get<double>());
   }
 
   const auto& inf = j["inference"];
@@ -102,7 +104,8 @@ void print_walkthrough(const nlohmann::json& j) {
     std::printf(", reads rows 1..%zu\n", st["cache_rows_read"].size());
     nlohmann::json head = nlohmann::json::array();
     for (size_t i = 0; i < st["h"].size() && i < 6; ++i) head.push_back(st["h"][i]);
-    std::printf("  h%zu = %s%s\n  top:", st["cache_rows_read"].size(), vec_str(head).c_str(), st["h"].size() > 6 ? " ..." : "");
+    std::printf("  h%zu = %s%s\n  top:", st["cache_rows_read"].size(), vec_str(head).c_str(),
+                st["h"].size() > 6 ? " ..." : "");
     for (auto& c : st["top"]) std::printf("  %s %.3f", c["token"].get<std::string>().c_str(), c["prob"].get<double>());
     std::printf("\n  -> picked \"%s\"\n", st["picked"].get<std::string>().c_str());
   }
@@ -117,16 +120,18 @@ void print_walkthrough(const nlohmann::json& j) {
       std::printf("Teacher-forced vs free-running (ground truth: %s):\n",
                   j["truth"]["source"] == "given" ? "--truth" : "what follows the prompt in the run's validation text");
       for (const auto& x : tf)
-        std::printf("  position %d: truth %s generated %s%s\n", x["position"].get<int>(),
-                    label(x["ground_truth"].get<std::string>().empty() ? nlohmann::json("-") : x["ground_truth"], 8).c_str(),
-                    x["generated"].get<std::string>().c_str(), x["matches"].get<bool>() ? "" : "  <- leaves the ground truth");
+        std::printf(
+            "  position %d: truth %s generated %s%s\n", x["position"].get<int>(),
+            label(x["ground_truth"].get<std::string>().empty() ? nlohmann::json("-") : x["ground_truth"], 8).c_str(),
+            x["generated"].get<std::string>().c_str(), x["matches"].get<bool>() ? "" : "  <- leaves the ground truth");
     }
   }
 
   const auto& ck = j["check"];
   std::printf("\n== THE CHECK: h_t from the cached steps vs h_t from the parallel pass (%s)\n",
               ck["reference"].get<std::string>().c_str());
-  for (auto& d : ck["per_position"]) std::printf("  t=%d  max|diff| = %.2e\n", d["t"].get<int>(), d["max_abs_diff"].get<double>());
+  for (auto& d : ck["per_position"])
+    std::printf("  t=%d  max|diff| = %.2e\n", d["t"].get<int>(), d["max_abs_diff"].get<double>());
   std::printf("  %s\n  (rule: %s)\n", ck["summary"].get<std::string>().c_str(), ck["rule"].get<std::string>().c_str());
 
   const auto& cmp = j["comparison"];
@@ -137,9 +142,10 @@ void print_walkthrough(const nlohmann::json& j) {
   };
   std::printf("\n== COMPUTATION\n");
   std::printf("  forward passes:          training 1, inference %d\n", cmp["forward_passes"]["inference"].get<int>());
-  std::printf("  positions processed:     without KV cache %s = %ld, with KV cache %s = %ld\n",
-              list(cmp["positions_processed"]["uncached"]).c_str(), cmp["positions_processed"]["uncached_total"].get<long>(),
-              list(cmp["positions_processed"]["cached"]).c_str(), cmp["positions_processed"]["cached_total"].get<long>());
+  std::printf(
+      "  positions processed:     without KV cache %s = %ld, with KV cache %s = %ld\n",
+      list(cmp["positions_processed"]["uncached"]).c_str(), cmp["positions_processed"]["uncached_total"].get<long>(),
+      list(cmp["positions_processed"]["cached"]).c_str(), cmp["positions_processed"]["cached_total"].get<long>());
   std::printf("  attention scores:        without %ld, with %ld\n", cmp["attention_scores"]["uncached"].get<long>(),
               cmp["attention_scores"]["cached"].get<long>());
   std::printf("  FLOPs:                   without %.0f, with %.0f (%.2fx); the training pass over %zu tokens: %.0f\n",
@@ -194,8 +200,10 @@ void add_explain(CLI::App& app) {
     } else {
       j = explain_toy(o->toy);
     }
-    if (o->json) std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    else print_walkthrough(j);
+    if (o->json)
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    else
+      print_walkthrough(j);
   });
 }
 

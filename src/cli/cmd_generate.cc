@@ -37,8 +37,8 @@ void add_generate(CLI::App& app) {
     if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
       g.eos = 50256;  // GPT-2's <|endoftext|>
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
-    const bool stream = o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) &&
-                        g.num_return() == 1;
+    const bool stream =
+        o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) && g.num_return() == 1;
     std::string pending;  // bytes held back so that a UTF-8 character is never split
     OnToken on_token;
     if (stream) {
@@ -58,21 +58,29 @@ void add_generate(CLI::App& app) {
     if (o->json) {
       nlohmann::json seqs = nlohmann::json::array();
       for (auto& q : r.sequences) {
-        nlohmann::json j = {{"tokens", q.tokens}, {"logprob", q.logprob}, {"token_logprobs", q.logprobs},
-                            {"score", q.score}, {"finish_reason", finish_reason_name(q.finish_reason)}};
+        nlohmann::json j = {{"tokens", q.tokens},
+                            {"logprob", q.logprob},
+                            {"token_logprobs", q.logprobs},
+                            {"score", q.score},
+                            {"finish_reason", finish_reason_name(q.finish_reason)}};
         if (m.tokenizer) j["text"] = q.text;  // invalid UTF-8 is replaced when dumped
         seqs.push_back(j);
       }
       const double secs = s.prefill_s + s.decode_s;
       nlohmann::json out = {{"prompt_tokens", ids},
                             {"sequences", seqs},
-                            {"stats", {{"prefill_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
-                                       {"positions_processed", s.positions_processed},
-                                       {"forward_passes", s.forward_passes}, {"flops", s.flops},
-                                       {"kv_cache_bytes", s.kv_cache_bytes}, {"kv_cache", g.kv_cache},
-                                       {"seconds", secs}, {"prefill_seconds", s.prefill_s},
-                                       {"decode_seconds", s.decode_s},
-                                       {"tokens_per_second", secs > 0 ? s.new_tokens / secs : 0.0}}}};
+                            {"stats",
+                             {{"prefill_tokens", s.prompt_tokens},
+                              {"new_tokens", s.new_tokens},
+                              {"positions_processed", s.positions_processed},
+                              {"forward_passes", s.forward_passes},
+                              {"flops", s.flops},
+                              {"kv_cache_bytes", s.kv_cache_bytes},
+                              {"kv_cache", g.kv_cache},
+                              {"seconds", secs},
+                              {"prefill_seconds", s.prefill_s},
+                              {"decode_seconds", s.decode_s},
+                              {"tokens_per_second", secs > 0 ? s.new_tokens / secs : 0.0}}}};
       std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }
@@ -82,7 +90,8 @@ void add_generate(CLI::App& app) {
     } else {
       for (size_t i = 0; i < r.sequences.size(); ++i) {
         const auto& q = r.sequences[i];
-        if (r.sequences.size() > 1) std::printf("--- %zu (score %.4f, %s)\n", i + 1, q.score, finish_reason_name(q.finish_reason));
+        if (r.sequences.size() > 1)
+          std::printf("--- %zu (score %.4f, %s)\n", i + 1, q.score, finish_reason_name(q.finish_reason));
         if (m.tokenizer) {
           std::fwrite(o->prompt.data(), 1, o->prompt.size(), stdout);
           std::fwrite(q.text.data(), 1, q.text.size(), stdout);

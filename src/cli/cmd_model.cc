@@ -56,11 +56,9 @@ void add_init(CLI::App& app) {
   p->excludes(c);
   sub->add_option("--out", o->out, "output model directory")->required();
   sub->add_option("--seed", o->seed, "initialisation seed")->capture_default_str();
-  sub->add_option("--tokenizer", o->tokenizer, "byte, or a folder with vocab.json + merges.txt")
-      ->capture_default_str();
+  sub->add_option("--tokenizer", o->tokenizer, "byte, or a folder with vocab.json + merges.txt")->capture_default_str();
   sub->callback([o] {
-    if (o->preset.empty() == o->config.empty())
-      throw UsageError("init: give exactly one of --preset or --config");
+    if (o->preset.empty() == o->config.empty()) throw UsageError("init: give exactly one of --preset or --config");
     Config cfg = o->preset.empty() ? load_config(o->config) : preset_config(o->preset);
     std::string tok_dir;
     if (o->tokenizer == "byte") {
@@ -79,21 +77,21 @@ void add_init(CLI::App& app) {
     Model model(cfg);
     init_params(cfg, model.mutable_params().data(), o->seed);
     save_model_dir(o->out, model, tok_dir);
-    std::cout << "wrote " << o->out << ": " << model.params().size() << " parameters (d="
-              << cfg.n_embd << ", " << cfg.n_layer << " layers, " << cfg.n_head << " heads, vocab "
-              << cfg.vocab_size << ", n_positions " << cfg.n_positions << ")\n";
+    std::cout << "wrote " << o->out << ": " << model.params().size() << " parameters (d=" << cfg.n_embd << ", "
+              << cfg.n_layer << " layers, " << cfg.n_head << " heads, vocab " << cfg.vocab_size << ", n_positions "
+              << cfg.n_positions << ")\n";
   });
 }
 
-std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt,
-                               const std::string& tokens) {
+std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens) {
   if (!tokens.empty() && !prompt.empty()) throw UsageError("give --prompt or --tokens, not both");
   std::vector<int> ids;
   if (!tokens.empty()) {
     ids = parse_token_list(tokens);
   } else {
     if (!m.tokenizer)
-      throw Error(m.dir + ": this model directory has no tokenizer (no vocab.json + merges.txt, no "
+      throw Error(m.dir +
+                  ": this model directory has no tokenizer (no vocab.json + merges.txt, no "
                   "\"tformer_tokenizer\": \"byte\" in config.json); use --tokens");
     ids = m.tokenizer->encode(prompt);
   }
@@ -130,8 +128,7 @@ void add_eval(CLI::App& app) {
     double loss = NAN;
     if (T > 1) {
       std::vector<float> losses(T - 1), lse(T - 1);
-      cross_entropy_forward(losses.data(), lse.data(), logits, ids.data() + 1, T - 1,
-                            c.vocab_size);
+      cross_entropy_forward(losses.data(), lse.data(), logits, ids.data() + 1, T - 1, c.vocab_size);
       loss = 0;
       for (float l : losses) loss += l;
       loss /= T - 1;
@@ -142,8 +139,7 @@ void add_eval(CLI::App& app) {
       t.push_back({"logits", {T, c.vocab_size}, logits});
       for (int l = 0; l <= c.n_layer; ++l) t.push_back({"hidden." + std::to_string(l), {T, C}, ws.hidden(l)});
       t.push_back({"final", {T, C}, ws.final_hidden()});
-      for (int l = 1; l <= c.n_layer; ++l)
-        t.push_back({"attn." + std::to_string(l), {NH, T, T}, ws.attention(l - 1)});
+      for (int l = 1; l <= c.n_layer; ++l) t.push_back({"attn." + std::to_string(l), {NH, T, T}, ws.attention(l - 1)});
       write_safetensors(o->dump, t);
     }
     if (o->json) {

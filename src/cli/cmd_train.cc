@@ -17,8 +17,10 @@ void on_signal(int) { g_stop = true; }
 std::string fmt_duration(double s) {
   char buf[32];
   const long t = long(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
   return buf;
 }
 }  // namespace
@@ -53,7 +55,8 @@ void add_train(CLI::App& app) {
   sub->add_option("--val-fraction", o->val_fraction, "last fraction of tokens held out")->capture_default_str();
   sub->add_option("--eval-every", o->eval_every, "validate every N steps (0 = only at the end)")->capture_default_str();
   sub->add_option("--eval-batches", o->eval_batches, "validation batches")->capture_default_str();
-  sub->add_option("--save-every", o->save_every, "checkpoint every N steps (0 = only at the end)")->capture_default_str();
+  sub->add_option("--save-every", o->save_every, "checkpoint every N steps (0 = only at the end)")
+      ->capture_default_str();
   sub->add_option("--resume", *resume, "continue the run saved in DIR (--steps may extend it)");
   sub->add_option("--metrics", o->metrics, "metrics JSONL (default OUT/metrics.jsonl)");
   sub->add_option("--threads", *threads, "threads (0 = all cores)")->capture_default_str();
@@ -64,8 +67,8 @@ void add_train(CLI::App& app) {
       // Everything but these comes from the checkpoint.
       for (const auto* opt : sub->get_options()) {
         const std::string n = opt->get_name();
-        if (opt->count() && n != "--resume" && n != "--steps" && n != "--threads" &&
-            n != "--metrics" && n != "--help" && n != "--out")
+        if (opt->count() && n != "--resume" && n != "--steps" && n != "--threads" && n != "--metrics" &&
+            n != "--help" && n != "--out")
           throw UsageError(n + " cannot change on --resume (the run keeps its options)");
       }
       if (!o->out.empty() && o->out != *resume) throw UsageError("--resume continues in its own folder; drop --out");
@@ -78,9 +81,10 @@ void add_train(CLI::App& app) {
     const bool tty = stdout_is_terminal();
     const auto& opt = trainer.options();
     const bool root = Dist::get().is_root();  // rank 0 alone prints under mpirun
-    if (root) std::printf("training %zu parameters on %s: %ld steps of %d x %d tokens%s, from step %ld\n",
-                trainer.model().params().size(), opt.data.c_str(), opt.steps, opt.batch, opt.seq,
-                opt.accum > 1 ? (" x " + std::to_string(opt.accum)).c_str() : "", trainer.start_step());
+    if (root)
+      std::printf("training %zu parameters on %s: %ld steps of %d x %d tokens%s, from step %ld\n",
+                  trainer.model().params().size(), opt.data.c_str(), opt.steps, opt.batch, opt.seq,
+                  opt.accum > 1 ? (" x " + std::to_string(opt.accum)).c_str() : "", trainer.start_step());
     std::fflush(stdout);
     const long plain_every = std::max(1L, opt.steps / 50);
     const long done = trainer.run(
@@ -89,12 +93,12 @@ void add_train(CLI::App& app) {
           char val[48] = "";
           if (r.val_loss) std::snprintf(val, sizeof val, " | val %.4f", *r.val_loss);
           if (tty) {
-            std::printf("\r\033[Kstep %ld/%ld | loss %.4f%s | %.0f tok/s | lr %.2e | ETA %s", r.step, r.steps,
-                        r.loss, val, r.tokens_per_second, r.lr, fmt_duration(eta).c_str());
+            std::printf("\r\033[Kstep %ld/%ld | loss %.4f%s | %.0f tok/s | lr %.2e | ETA %s", r.step, r.steps, r.loss,
+                        val, r.tokens_per_second, r.lr, fmt_duration(eta).c_str());
             if (r.val_loss || r.step == r.steps) std::printf("\n");
           } else if (r.step % plain_every == 0 || r.val_loss || r.step == r.steps) {
-            std::printf("step %ld/%ld loss %.4f%s tok/s %.0f lr %.3e eta %s\n", r.step, r.steps, r.loss,
-                        val, r.tokens_per_second, r.lr, fmt_duration(eta).c_str());
+            std::printf("step %ld/%ld loss %.4f%s tok/s %.0f lr %.3e eta %s\n", r.step, r.steps, r.loss, val,
+                        r.tokens_per_second, r.lr, fmt_duration(eta).c_str());
           }
           std::fflush(stdout);
         },
@@ -105,8 +109,8 @@ void add_train(CLI::App& app) {
                   Dist::get().allreduce_seconds,
                   1e3 * Dist::get().allreduce_seconds / double(std::max(1L, done - trainer.start_step())));
     if (done < opt.steps)
-      std::printf("\ninterrupted: checkpoint at step %ld saved in %s; continue with: tformer train --resume %s\n",
-                  done, opt.out.c_str(), opt.out.c_str());
+      std::printf("\ninterrupted: checkpoint at step %ld saved in %s; continue with: tformer train --resume %s\n", done,
+                  opt.out.c_str(), opt.out.c_str());
     else
       std::printf("done: %s holds the model after %ld steps\n", opt.out.c_str(), done);
   });

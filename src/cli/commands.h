@@ -10,7 +10,7 @@ namespace tf {
 struct LoadedModel;
 struct GenerateSettings;
 struct GenerateOptions;
-}
+}  // namespace tf
 
 namespace tf::cli {
 
@@ -25,7 +25,7 @@ void add_serve(CLI::App& app);
 
 // Shared helpers.
 std::vector<int> parse_token_list(const std::string& s);  // "1,2,3"
-void set_threads(int threads);                             // 0 = all cores
+void set_threads(int threads);                            // 0 = all cores
 bool stdout_is_terminal();
 // The prompt as token ids: --tokens as given, or --prompt through the directory's tokenizer.
 std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens);

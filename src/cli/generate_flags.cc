@@ -28,8 +28,11 @@ void add_generate_flags(CLI::App* sub, GenerateSettings& s, const std::vector<st
       case GenerateField::kBool: {
         bool& b = *static_cast<bool*>(at);
         // An option that is on by default is turned off: --no-kv-cache.
-        if (b) sub->add_flag_function("--no-" + std::string(f.flag), [&b](int64_t) { b = false; }, f.help);
-        else sub->add_flag(flag, b, f.help);
+        if (b)
+          sub->add_flag_function(
+              "--no-" + std::string(f.flag), [&b](int64_t) { b = false; }, f.help);
+        else
+          sub->add_flag(flag, b, f.help);
         break;
       }
     }
@@ -39,8 +42,7 @@ void add_generate_flags(CLI::App* sub, GenerateSettings& s, const std::vector<st
 GenerateOptions generate_options(const CLI::App* sub, const GenerateSettings& s) {
   return to_options(s, [sub](const std::string& id) {
     const GenerateField* f = find_generate_field(id);
-    return f && sub->get_option_no_throw(std::string("--") + f->flag) &&
-           sub->count(std::string("--") + f->flag) > 0;
+    return f && sub->get_option_no_throw(std::string("--") + f->flag) && sub->count(std::string("--") + f->flag) > 0;
   });
 }
 

@@ -16,8 +16,7 @@ namespace tf {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path))
-    throw Error(path + ": cannot read (" + std::strerror(errno) + ")");
+  if (!in || std::filesystem::is_directory(path)) throw Error(path + ": cannot read (" + std::strerror(errno) + ")");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -50,8 +49,7 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_file_atomic(path, [&](std::FILE* f) {
-    if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
-      throw Error(path + ": short write");
+    if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) throw Error(path + ": short write");
   });
 }
 

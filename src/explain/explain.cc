@@ -17,9 +17,8 @@ namespace {
 
 // The embedding table of the page the project was created from (shared/mission/seed.txt).
 const std::vector<std::pair<std::string, std::vector<float>>> kExampleEmbeddings = {
-    {"I", {0.2f, 0.5f, -0.1f, 0.3f}},   {"love", {0.8f, -0.2f, 0.4f, 0.1f}},
-    {"deep", {-0.3f, 0.6f, 0.2f, 0.5f}}, {"learning", {0.4f, 0.1f, -0.5f, 0.7f}},
-    {"and", {0.1f, -0.4f, 0.3f, -0.2f}}, {"AI", {0.9f, 0.3f, -0.1f, 0.6f}},
+    {"I", {0.2f, 0.5f, -0.1f, 0.3f}},         {"love", {0.8f, -0.2f, 0.4f, 0.1f}}, {"deep", {-0.3f, 0.6f, 0.2f, 0.5f}},
+    {"learning", {0.4f, 0.1f, -0.5f, 0.7f}},  {"and", {0.1f, -0.4f, 0.3f, -0.2f}}, {"AI", {0.9f, 0.3f, -0.1f, 0.6f}},
     {"research", {-0.2f, 0.7f, 0.4f, -0.3f}}, {"!", {0.5f, -0.1f, 0.6f, 0.2f}}};
 
 constexpr int kToyPositions = 32;
@@ -54,7 +53,8 @@ nlohmann::json top_candidates(const float* logits, int V, const std::function<st
   for (int v = 0; v < V; ++v) idx[v] = v;
   std::sort(idx.begin(), idx.end(), [&](int a, int b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
   nlohmann::json out = nlohmann::json::array();
-  for (int i = 0; i < std::min(k, V); ++i) out.push_back({{"token", name(idx[i])}, {"id", idx[i]}, {"prob", p[idx[i]]}});
+  for (int i = 0; i < std::min(k, V); ++i)
+    out.push_back({{"token", name(idx[i])}, {"id", idx[i]}, {"prob", p[idx[i]]}});
   return out;
 }
 
@@ -68,8 +68,8 @@ std::vector<std::string> names_of(const std::vector<int>& ids, const Names& name
 
 // Training mode: ONE parallel pass over the whole sequence, the causal mask inside. Keeps h_t
 // of every position in h_train for the check.
-nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<int>& train_tokens,
-                             const Names& names, std::vector<float>& h_train) {
+nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<int>& train_tokens, const Names& names,
+                             std::vector<float>& h_train) {
   const Config& c = g.config();
   const int V = c.vocab_size, C = c.n_embd, L = c.n_layer, NH = c.n_head;
   const int T = int(train_tokens.size());
@@ -92,9 +92,9 @@ nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<in
     for (int h = 0; h < NH; ++h) heads.push_back(rows(ws.attention(l) + size_t(h) * T * T, T, T));
     layers.push_back(heads);
   }
-  tr["attention"] = layers;  // [layer][head][query t][key s]
+  tr["attention"] = layers;                        // [layer][head][query t][key s]
   tr["embedding_sum"] = rows(ws.hidden(0), T, C);  // token + position embedding
-  tr["hidden"] = rows(ws.hidden(L), T, C);          // h_t: the output of the last block
+  tr["hidden"] = rows(ws.hidden(L), T, C);         // h_t: the output of the last block
   // The shift: logits at position i predict token i+1; per-position loss and its gradient at
   // the logits, p − one-hot (the mean's gradient is that divided by T−1).
   nlohmann::json per_pos = nlohmann::json::array(), grads = nlohmann::json::array(), preds = nlohmann::json::array();
@@ -104,8 +104,11 @@ nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<in
     const int target = train_tokens[t + 1];
     const double lt = -std::log(std::max(p[target], 1e-30f));
     loss += lt;
-    per_pos.push_back({{"position", t + 1}, {"input", names(train_tokens[t])}, {"target", names(target)},
-                       {"loss", lt}, {"p_target", p[target]}});
+    per_pos.push_back({{"position", t + 1},
+                       {"input", names(train_tokens[t])},
+                       {"target", names(target)},
+                       {"loss", lt},
+                       {"p_target", p[target]}});
     std::vector<float> gr = p;
     gr[target] -= 1.0f;
     grads.push_back(gr);
@@ -117,7 +120,6 @@ nlohmann::json training_pass(const Model& g, Workspace& ws, const std::vector<in
   tr["argmax_predictions"] = preds;
   h_train.assign(ws.hidden(L), ws.hidden(L) + size_t(T) * C);
   return tr;
-
 }
 
 // Inference mode: prefill the prompt, then one cached step per new token: the decode loop of
@@ -198,21 +200,24 @@ Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>&
   generate(g, nullptr, prompt, o, hooks, &ws);
   // The rows written: the prompt's and one per step after the prefill.
   const size_t rows = size_t(P) + new_tokens - 1;
-  out.json = {{"prompt", names_of(prompt, names)}, {"generated", names_of(out.generated, names)}, {"steps", steps},
-              {"forward_passes", new_tokens}, {"kv_cache_bytes", rows * kv_cache_row_bytes(c)}};
+  out.json = {{"prompt", names_of(prompt, names)},
+              {"generated", names_of(out.generated, names)},
+              {"steps", steps},
+              {"forward_passes", new_tokens},
+              {"kv_cache_bytes", rows * kv_cache_row_bytes(c)}};
   return out;
 }
 
 // The check: h_t from the cached steps against h_t from one parallel pass. The reference is the
 // training pass when the processed tokens are a prefix of the training sequence, else a
 // teacher-forced parallel pass over the processed tokens themselves.
-nlohmann::json h_check(const Model& g, Workspace& ws, const std::vector<int>& train_tokens, const std::vector<float>& h_train,
-                       const std::vector<int>& prompt, const Inference& inf) {
+nlohmann::json h_check(const Model& g, Workspace& ws, const std::vector<int>& train_tokens,
+                       const std::vector<float>& h_train, const std::vector<int>& prompt, const Inference& inf) {
   const int C = g.config().n_embd, L = g.config().n_layer, T = int(train_tokens.size());
   std::vector<int> processed_all(prompt);
   processed_all.insert(processed_all.end(), inf.generated.begin(), inf.generated.end() - 1);
-  const bool prefix = int(processed_all.size()) <= T &&
-                      std::equal(processed_all.begin(), processed_all.end(), train_tokens.begin());
+  const bool prefix =
+      int(processed_all.size()) <= T && std::equal(processed_all.begin(), processed_all.end(), train_tokens.begin());
   std::vector<float> h_ref = h_train;
   if (!prefix) {
     g.forward(ws, processed_all.data(), 1, int(processed_all.size()));
@@ -223,7 +228,6 @@ nlohmann::json h_check(const Model& g, Workspace& ws, const std::vector<int>& tr
   nlohmann::json j = to_json(compare_hidden(h_inf, std::span(h_ref).first(h_inf.size()), C));
   j["reference"] = prefix ? "training pass" : "parallel pass over the processed tokens";
   return j;
-
 }
 
 // The cost: what the cache saves (positions, causal attention scores, FLOPs), against one
@@ -254,14 +258,15 @@ nlohmann::json cost_comparison(const Config& c, int P, int new_tokens, int T) {
   };
   return {
       {"forward_passes", {{"training", 1}, {"inference", new_tokens}}},
-      {"positions_processed", {{"cached", cached}, {"uncached", uncached},
-                               {"cached_total", sum(cached)}, {"uncached_total", sum(uncached)}}},
+      {"positions_processed",
+       {{"cached", cached}, {"uncached", uncached}, {"cached_total", sum(cached)}, {"uncached_total", sum(uncached)}}},
       {"attention_scores", {{"cached", sc_cached * L * NH}, {"uncached", sc_uncached * L * NH}}},
       {"flops", {{"cached", fl_cached}, {"uncached", fl_uncached}, {"training_pass", [&] {
-                   double f = 0;
-                   for (long t = 1; t <= T; ++t) f += flops_per_position(c, t);
-                   return f;
-                 }()}}}};
+                                                                      double f = 0;
+                                                                      for (long t = 1; t <= T; ++t)
+                                                                        f += flops_per_position(c, t);
+                                                                      return f;
+                                                                    }()}}}};
 }
 
 // The shared core of both walkthroughs. `names` maps ids to display strings.
@@ -269,7 +274,8 @@ nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens,
                            int new_tokens, const GenerateOptions& gen_opts, const Names& names,
                            const CacheHook& after_step = {}) {
   const Config& c = g.config();
-  if (int(prompt.size()) + new_tokens > c.n_positions) throw UsageError("prompt + --new exceeds the model's n_positions");
+  if (int(prompt.size()) + new_tokens > c.n_positions)
+    throw UsageError("prompt + --new exceeds the model's n_positions");
   std::vector<float> h_train;
   Workspace ws;
   nlohmann::json j;
@@ -278,8 +284,8 @@ nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens,
   j["inference"] = inf.json;
   j["check"] = h_check(g, ws, train_tokens, h_train, prompt, inf);
   j["comparison"] = cost_comparison(c, int(prompt.size()), new_tokens, int(train_tokens.size()));
-  j["model"] = {{"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd}, {"vocab_size", c.vocab_size},
-                {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
+  j["model"] = {{"n_layer", c.n_layer},       {"n_head", c.n_head},           {"n_embd", c.n_embd},
+                {"vocab_size", c.vocab_size}, {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
   return j;
 }
 
@@ -302,8 +308,10 @@ nlohmann::json free_running_vs_truth(const Tokenizer& tok, const std::vector<int
   for (size_t k = 0; k < steps.size(); ++k) {
     const int gen_id = steps[k]["picked_id"];
     const bool have = k < truth_ids.size();
-    out.push_back({{"position", prompt_ids.size() + k + 1}, {"ground_truth", have ? names(truth_ids[k]) : ""},
-                   {"generated", steps[k]["picked"]}, {"matches", have && truth_ids[k] == gen_id}});
+    out.push_back({{"position", prompt_ids.size() + k + 1},
+                   {"ground_truth", have ? names(truth_ids[k]) : ""},
+                   {"generated", steps[k]["picked"]},
+                   {"matches", have && truth_ids[k] == gen_id}});
   }
   return out;
 }
@@ -318,8 +326,7 @@ std::vector<int> WordTokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
   for (const auto& w : split_words(std::string(text))) {
     auto it = std::find(vocab_.begin(), vocab_.end(), w);
-    if (it == vocab_.end())
-      throw UsageError("word '" + w + "' is not in the toy's vocabulary (the sentence's words)");
+    if (it == vocab_.end()) throw UsageError("word '" + w + "' is not in the toy's vocabulary (the sentence's words)");
     ids.push_back(int(it - vocab_.begin()));
   }
   return ids;
@@ -334,8 +341,10 @@ Toy build_toy(const ToyOptions& o) {
   if (int(words.size()) > kToyPositions) throw UsageError("--sentence has more than 32 words");
   for (const auto& w : words)
     if (std::find(toy.vocab.begin(), toy.vocab.end(), w) == toy.vocab.end()) toy.vocab.push_back(w);
-  for (const auto& w : words) toy.sentence.push_back(int(std::find(toy.vocab.begin(), toy.vocab.end(), w) - toy.vocab.begin()));
-  Config c{.vocab_size = int(toy.vocab.size()), .n_positions = kToyPositions, .n_embd = kToyD, .n_layer = 1, .n_head = 1};
+  for (const auto& w : words)
+    toy.sentence.push_back(int(std::find(toy.vocab.begin(), toy.vocab.end(), w) - toy.vocab.begin()));
+  Config c{
+      .vocab_size = int(toy.vocab.size()), .n_positions = kToyPositions, .n_embd = kToyD, .n_layer = 1, .n_head = 1};
   c.tie_word_embeddings = false;  // untied: the fixed embeddings do not limit the predictions
   toy.model = std::make_unique<Model>(c);
   Model& g = *toy.model;
@@ -346,7 +355,8 @@ Toy build_toy(const ToyOptions& o) {
   for (size_t v = 0; v < toy.vocab.size(); ++v) {
     auto it = std::find_if(kExampleEmbeddings.begin(), kExampleEmbeddings.end(),
                            [&](auto& e) { return e.first == toy.vocab[v]; });
-    for (int i = 0; i < kToyD; ++i) wte[v * kToyD + i] = it != kExampleEmbeddings.end() ? it->second[i] : 0.5f * rng.normal();
+    for (int i = 0; i < kToyD; ++i)
+      wte[v * kToyD + i] = it != kExampleEmbeddings.end() ? it->second[i] : 0.5f * rng.normal();
   }
   // Training mode: teacher forcing on the sentence, all positions in one pass; wte frozen.
   Optimizer opt(g.table(), {.kind = "adamw", .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.0});
@@ -356,8 +366,8 @@ Toy build_toy(const ToyOptions& o) {
   std::vector<float> grads(g.params().size());
   for (int s = 0; s < o.train_steps; ++s) {
     std::fill(grads.begin(), grads.end(), 0.0f);
-    const double loss = g.forward_backward(ws, grads.data(), toy.sentence.data(), toy.sentence.data() + 1, 1, T,
-                                           1.0f / T);
+    const double loss =
+        g.forward_backward(ws, grads.data(), toy.sentence.data(), toy.sentence.data() + 1, 1, T, 1.0f / T);
     opt.step(g.mutable_params().data(), grads.data(), 0.05);
     toy.loss_curve.push_back(loss);
     if (o.on_train_step) o.on_train_step(s + 1, loss);
@@ -389,7 +399,9 @@ nlohmann::json explain_toy(const ToyOptions& o) {
   for (size_t k = 0; k < gen.size(); ++k) {
     const size_t pos = prompt.size() + k;
     const std::string truth = pos < toy.sentence.size() ? toy.vocab[toy.sentence[pos]] : "";
-    tf_vs_free.push_back({{"position", pos + 1}, {"ground_truth", truth}, {"generated", gen[k]},
+    tf_vs_free.push_back({{"position", pos + 1},
+                          {"ground_truth", truth},
+                          {"generated", gen[k]},
                           {"matches", truth == gen[k].get<std::string>()}});
   }
   j["teacher_forced_vs_free_running"] = tf_vs_free;

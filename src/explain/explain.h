@@ -30,9 +30,9 @@ struct ToyOptions {
 // The toy model and its word vocabulary, trained on the sentence in training mode.
 struct Toy {
   std::vector<std::string> vocab;
-  std::vector<int> sentence;        // ids
+  std::vector<int> sentence;  // ids
   std::unique_ptr<Model> model;
-  std::vector<double> loss_curve;   // one value per training step
+  std::vector<double> loss_curve;  // one value per training step
 };
 // The toy's word-level tokenizer: words split on whitespace, each word one token; a token's
 // bytes are " word", so decoding joins words with spaces (lossy for other whitespace, by design).

@@ -1,15 +1,16 @@
 // The explainer's own checks: the h_t check's tolerance, the visible tokens, the run history,
 // and explain_model on random models whose hidden states are large (where an absolute bound
 // sized for the toy called float rounding a disagreement) and on a deliberately broken cache.
+#include "explain/explain.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
-#include "explain/explain.h"
 #include "explain/h_check.h"
 #include "explain/run_history.h"
 #include "explain/token_display.h"

@@ -18,10 +18,10 @@ inline constexpr double kHiddenCheckRelTol = 1e-5;
 
 struct HiddenCheck {
   std::vector<double> per_position;  // max over dims of |h_inf − h_ref|, one per position (T)
-  double max_abs_diff = 0;  // over all positions and dims
-  double scale = 0;         // max |h_ref|: the size of the compared values
-  double rel_diff = 0;      // max_abs_diff / max(1, scale)
-  double abs_bound = 0;     // kHiddenCheckRelTol · max(1, scale)
+  double max_abs_diff = 0;           // over all positions and dims
+  double scale = 0;                  // max |h_ref|: the size of the compared values
+  double rel_diff = 0;               // max_abs_diff / max(1, scale)
+  double abs_bound = 0;              // kHiddenCheckRelTol · max(1, scale)
   bool ok = false;
 };
 

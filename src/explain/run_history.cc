@@ -38,8 +38,8 @@ nlohmann::json run_loss_curve(const std::string& dir, size_t max_points) {
     vs.push_back(s);
     vl.push_back(l);
   }
-  return {{"source", path.string()}, {"step", steps}, {"loss", loss}, {"val_step", vs}, {"val_loss", vl},
-          {"points_of", train.size()}};
+  return {{"source", path.string()}, {"step", steps},  {"loss", loss},
+          {"val_step", vs},          {"val_loss", vl}, {"points_of", train.size()}};
 }
 
 std::string validation_text(const std::string& dir) {

@@ -31,12 +31,18 @@ std::string token_display(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto b = static_cast<unsigned char>(s[i]);
     const size_t n = utf8_char_len(s, i);
-    if (b == ' ') out += "␣";
-    else if (b == '\n') out += "↵";
-    else if (b == '\t') out += "⇥";
-    else if (b == '\r') out += "⏎";
-    else if (n == 0 || b < 0x20 || b == 0x7F) out += hex_byte(b, "<0x%02X>");
-    else out.append(s.substr(i, n));
+    if (b == ' ')
+      out += "␣";
+    else if (b == '\n')
+      out += "↵";
+    else if (b == '\t')
+      out += "⇥";
+    else if (b == '\r')
+      out += "⏎";
+    else if (n == 0 || b < 0x20 || b == 0x7F)
+      out += hex_byte(b, "<0x%02X>");
+    else
+      out.append(s.substr(i, n));
     i += n ? n : 1;
   }
   return out;
@@ -47,12 +53,18 @@ std::string token_raw_text(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto b = static_cast<unsigned char>(s[i]);
     const size_t n = utf8_char_len(s, i);
-    if (b == '\n') q += "\\n";
-    else if (b == '\t') q += "\\t";
-    else if (b == '\r') q += "\\r";
-    else if (b == '"' || b == '\\') q += std::string("\\") + char(b);
-    else if (n == 0 || b < 0x20 || b == 0x7F) q += hex_byte(b, "\\x%02x");
-    else q.append(s.substr(i, n));
+    if (b == '\n')
+      q += "\\n";
+    else if (b == '\t')
+      q += "\\t";
+    else if (b == '\r')
+      q += "\\r";
+    else if (b == '"' || b == '\\')
+      q += std::string("\\") + char(b);
+    else if (n == 0 || b < 0x20 || b == 0x7F)
+      q += hex_byte(b, "\\x%02x");
+    else
+      q.append(s.substr(i, n));
     i += n ? n : 1;
   }
   for (unsigned char b : s) hex += (hex.empty() ? "" : " ") + hex_byte(b, "%02x");

@@ -33,8 +33,8 @@ class BeamStrategy final : public SearchStrategy {
   int initial() const override { return 1; }
   int max_alive() const override { return o_.width; }
 
-  void choose(int, std::span<const Hypothesis> alive, std::span<float> logits,
-              std::span<const float> raw_logp, int V, std::vector<Choice>& out) override {
+  void choose(int, std::span<const Hypothesis> alive, std::span<float> logits, std::span<const float> raw_logp, int V,
+              std::vector<Choice>& out) override {
     const int K = o_.width, M = int(alive.size());
 #pragma omp parallel for schedule(static) if (M > 1)
     for (int b = 0; b < M; ++b) {
@@ -98,14 +98,12 @@ class BeamStrategy final : public SearchStrategy {
     std::vector<int> best;
   };
   BeamSearch o_;
-  std::vector<Scratch> scratch_;          // per beam slot, so the beams score in parallel
-  std::vector<GeneratedSequence> pool_;   // finished, best first, at most K
+  std::vector<Scratch> scratch_;         // per beam slot, so the beams score in parallel
+  std::vector<GeneratedSequence> pool_;  // finished, best first, at most K
 };
 
 }  // namespace
 
-std::unique_ptr<SearchStrategy> make_beam_search(const BeamSearch& b) {
-  return std::make_unique<BeamStrategy>(b);
-}
+std::unique_ptr<SearchStrategy> make_beam_search(const BeamSearch& b) { return std::make_unique<BeamStrategy>(b); }
 
 }  // namespace tf

@@ -10,10 +10,14 @@ namespace tf {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::kEos: return "eos";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCallback: return "callback";
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCallback:
+      return "callback";
   }
   return "?";
 }
@@ -36,19 +40,27 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 // The loop's state for one generate() call.
 class Decoder {
  public:
-  Decoder(const Model& model, const Tokenizer* tok, std::span<const int> prompt,
-          const GenerateOptions& o, const DecodeHooks& hooks, Workspace& ws)
-      : model_(model), c_(model.config()), tok_(tok), prompt_(prompt), o_(o), hooks_(hooks), ws_(ws),
-        search_(make_strategy(o)), V_(c_.vocab_size), P_(int(prompt.size())),
+  Decoder(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
+          const DecodeHooks& hooks, Workspace& ws)
+      : model_(model),
+        c_(model.config()),
+        tok_(tok),
+        prompt_(prompt),
+        o_(o),
+        hooks_(hooks),
+        ws_(ws),
+        search_(make_strategy(o)),
+        V_(c_.vocab_size),
+        P_(int(prompt.size())),
         cache_(c_, o.kv_cache ? P_ + search_->max_alive() * o.max_new : 1) {}
 
   GenerateResult run();
 
  private:
   void prefill();
-  void prepare(int step);  // penalties and the min-new EOS ban, raw log-probs
-  bool walk(int step);     // the choices become next_; false when nothing is alive
-  void advance(int step);  // one pass over every live hypothesis
+  void prepare(int step);                               // penalties and the min-new EOS ban, raw log-probs
+  bool walk(int step);                                  // the choices become next_; false when nothing is alive
+  void advance(int step);                               // one pass over every live hypothesis
   FinishReason stop_reason(const Hypothesis& h) const;  // kLength: it goes on
 
   const Model& model_;
@@ -160,8 +172,8 @@ bool Decoder::walk(int step) {
     }
     if (trace) {
       const int id = int(res_.beam_tree.size()) + 1;
-      res_.beam_tree.push_back({id, parent.node, step + 1, ch.token, ch.cum,
-                                ended ? search_->score(ch.cum, h.tokens.size()) : 0.0, ended});
+      res_.beam_tree.push_back(
+          {id, parent.node, step + 1, ch.token, ch.cum, ended ? search_->score(ch.cum, h.tokens.size()) : 0.0, ended});
       h.node = id;
     }
     if (ended) {
@@ -237,8 +249,8 @@ GenerateResult Decoder::run() {
 
 }  // namespace
 
-GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt,
-                        const GenerateOptions& o, const DecodeHooks& hooks, Workspace* ws) {
+GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
+                        const DecodeHooks& hooks, Workspace* ws) {
   const Config& c = model.config();
   validate(o, c.vocab_size, tok != nullptr);
   if (prompt.empty()) throw UsageError("the prompt is empty");

@@ -78,9 +78,11 @@ GenerateOptions opts(const Opts& a) {
 }
 
 TEST(Processors, FiltersMatchTheNaiveDefinitions) {
-  std::vector<SamplingFilters> cases = {
-      {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 5}, {.temperature = 1.3f, .top_p = 0.8f},
-      {.temperature = 1.0f, .min_p = 0.1f}, {.temperature = 0.9f, .top_k = 20, .top_p = 0.5f, .min_p = 0.05f}};
+  std::vector<SamplingFilters> cases = {{.temperature = 1.0f},
+                                        {.temperature = 0.7f, .top_k = 5},
+                                        {.temperature = 1.3f, .top_p = 0.8f},
+                                        {.temperature = 1.0f, .min_p = 0.1f},
+                                        {.temperature = 0.9f, .top_k = 20, .top_p = 0.5f, .min_p = 0.05f}};
   for (size_t ci = 0; ci < cases.size(); ++ci)
     for (uint64_t seed = 0; seed < 5; ++seed) {
       auto l = random_logits(50, seed * 31 + ci);
@@ -140,8 +142,13 @@ TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
   Model g = random_model(5);
   std::vector<int> prompt = {1, 4, 2};
   for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
-    GenerateOptions o = opts({.strategy = s, .max_new = 12, .beams = 3, .num_return = s == Strategy::kGreedy ? 1 : 2,
-                              .seed = 7, .filters = {.top_k = 5}, .penalties = {.repetition = 1.2f}});
+    GenerateOptions o = opts({.strategy = s,
+                              .max_new = 12,
+                              .beams = 3,
+                              .num_return = s == Strategy::kGreedy ? 1 : 2,
+                              .seed = 7,
+                              .filters = {.top_k = 5},
+                              .penalties = {.repetition = 1.2f}});
     auto a = generate(g, nullptr, prompt, o);
     o.kv_cache = false;
     auto b = generate(g, nullptr, prompt, o);
@@ -154,8 +161,8 @@ TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
 TEST(Generate, SameSeedSameSamplesAtAnyThreadCount) {
   Model g = random_model(6, 40);
   std::vector<int> prompt = {3};
-  GenerateOptions o = opts({.strategy = Strategy::kSample, .max_new = 20, .num_return = 3, .seed = 99,
-                            .filters = {.temperature = 1.5f}});
+  GenerateOptions o = opts(
+      {.strategy = Strategy::kSample, .max_new = 20, .num_return = 3, .seed = 99, .filters = {.temperature = 1.5f}});
   omp_set_num_threads(1);
   auto a = generate(g, nullptr, prompt, o);
   omp_set_num_threads(2);
@@ -201,8 +208,8 @@ TEST(BeamSearch, EosEntersThePoolWithLengthPenaltyScore) {
   Model g = random_model(9, 6);
   std::vector<int> prompt = {1};
   for (int eos = 0; eos < 6; ++eos) {
-    GenerateOptions o = opts({.strategy = Strategy::kBeam, .max_new = 6, .eos = eos, .beams = 3, .num_return = 3,
-                              .length_penalty = 1.5f});
+    GenerateOptions o = opts(
+        {.strategy = Strategy::kBeam, .max_new = 6, .eos = eos, .beams = 3, .num_return = 3, .length_penalty = 1.5f});
     auto r = generate(g, nullptr, prompt, o);
     for (size_t i = 1; i < r.sequences.size(); ++i) EXPECT_GE(r.sequences[i - 1].score, r.sequences[i].score);
     for (auto& s : r.sequences) {
@@ -278,9 +285,14 @@ TEST(ModesCheckEachOther, LogprobEqualsTheTeacherForcedPass) {
   Model g = random_model(21, 17);
   std::vector<int> prompt = {3, 1, 4};
   for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
-    GenerateOptions o = opts({.strategy = s, .max_new = 10, .eos = 2, .beams = 3,
-                              .num_return = s == Strategy::kGreedy ? 1 : 3, .seed = 3,
-                              .filters = {.temperature = 0.8f, .top_k = 6}, .penalties = {.repetition = 1.3f}});
+    GenerateOptions o = opts({.strategy = s,
+                              .max_new = 10,
+                              .eos = 2,
+                              .beams = 3,
+                              .num_return = s == Strategy::kGreedy ? 1 : 3,
+                              .seed = 3,
+                              .filters = {.temperature = 0.8f, .top_k = 6},
+                              .penalties = {.repetition = 1.3f}});
     const auto r = generate(g, nullptr, prompt, o);
     for (const auto& q : r.sequences) {
       const double want = teacher_forced_logprob(g, prompt, q.tokens);
@@ -313,16 +325,17 @@ double chi2_critical(int df) {
 TEST(ModesCheckEachOther, FirstTokenFrequenciesPassChiSquare) {
   Model g = random_model(23, 8);
   std::vector<int> prompt = {1, 6};
-  std::vector<SamplingFilters> settings = {
-      {.temperature = 1.0f}, {.temperature = 0.7f, .top_k = 4}, {.temperature = 1.3f, .top_p = 0.8f},
-      {.temperature = 1.0f, .min_p = 0.2f}};
+  std::vector<SamplingFilters> settings = {{.temperature = 1.0f},
+                                           {.temperature = 0.7f, .top_k = 4},
+                                           {.temperature = 1.3f, .top_p = 0.8f},
+                                           {.temperature = 1.0f, .min_p = 0.2f}};
   Workspace ws;
   g.forward(ws, prompt.data(), 1, 2);
   const float* l = g.head_last(ws);
   const std::vector<float> logits(l, l + 8);
   for (const auto& proc : settings) {
-    GenerateOptions o = opts({.strategy = Strategy::kSample, .max_new = 1, .num_return = 10000, .seed = 100,
-                              .filters = proc});
+    GenerateOptions o =
+        opts({.strategy = Strategy::kSample, .max_new = 1, .num_return = 10000, .seed = 100, .filters = proc});
     const auto r = generate(g, nullptr, prompt, o);
     std::map<int, int> hits;
     for (const auto& q : r.sequences) ++hits[q.tokens[0]];

@@ -32,7 +32,7 @@ struct GeneratedSequence {
   double logprob = 0;           // Σ over generated tokens of the log-softmax of the raw logits
   double score = 0;             // beam: cumulative log-prob / length^length_penalty; else Σ logprobs
   FinishReason finish_reason = FinishReason::kLength;
-  std::string text;             // decoded, cut before a stop string (empty without tokenizer)
+  std::string text;  // decoded, cut before a stop string (empty without tokenizer)
 };
 
 struct GenerateStats {
@@ -68,8 +68,8 @@ struct DecodeHooks {
 };
 
 // Generates from prompt with the model; ws is the caller's (a fresh one when null).
-GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt,
-                        const GenerateOptions& o, const DecodeHooks& hooks = {}, Workspace* ws = nullptr);
+GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
+                        const DecodeHooks& hooks = {}, Workspace* ws = nullptr);
 
 // Does the generated text contain a stop string? Returns the cut position (npos: no).
 size_t find_stop(const std::string& text, const std::vector<std::string>& stop);

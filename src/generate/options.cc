@@ -6,9 +6,12 @@ namespace tf {
 
 const char* strategy_name(Strategy s) {
   switch (s) {
-    case Strategy::kGreedy: return "greedy";
-    case Strategy::kSample: return "sample";
-    case Strategy::kBeam: return "beam";
+    case Strategy::kGreedy:
+      return "greedy";
+    case Strategy::kSample:
+      return "sample";
+    case Strategy::kBeam:
+      return "beam";
   }
   return "?";
 }
@@ -32,42 +35,120 @@ constexpr auto kBeam = Strategy::kBeam;
 
 const std::vector<GenerateField>& generate_fields() {
   static const std::vector<GenerateField> fields = {
-      {"strategy", "strategy", "strategy", "greedy | sample | beam", {}, K::kString,
+      {"strategy",
+       "strategy",
+       "strategy",
+       "greedy | sample | beam",
+       {},
+       K::kString,
        [](S& s) -> void* { return &s.strategy; }},
-      {"max_new", "max-new", "max_new", "new tokens at most", {}, K::kInt,
-       [](S& s) -> void* { return &s.max_new; }},
-      {"min_new", "min-new", "min_new", "no EOS/stop before this many new tokens", {}, K::kInt,
+      {"max_new", "max-new", "max_new", "new tokens at most", {}, K::kInt, [](S& s) -> void* { return &s.max_new; }},
+      {"min_new",
+       "min-new",
+       "min_new",
+       "no EOS/stop before this many new tokens",
+       {},
+       K::kInt,
        [](S& s) -> void* { return &s.min_new; }},
-      {"eos", "eos", "eos", "end-of-sequence token id (-1 = none; GPT-2 BPE models: 50256)", {}, K::kInt,
+      {"eos",
+       "eos",
+       "eos",
+       "end-of-sequence token id (-1 = none; GPT-2 BPE models: 50256)",
+       {},
+       K::kInt,
        [](S& s) -> void* { return &s.eos; }},
-      {"stop", "stop", "stop", "stop string (repeatable)", {}, K::kStrings,
-       [](S& s) -> void* { return &s.stop; }},
-      {"temperature", "temperature", "temperature", "sampling temperature (0 = greedy)", {kSample}, K::kFloat,
+      {"stop", "stop", "stop", "stop string (repeatable)", {}, K::kStrings, [](S& s) -> void* { return &s.stop; }},
+      {"temperature",
+       "temperature",
+       "temperature",
+       "sampling temperature (0 = greedy)",
+       {kSample},
+       K::kFloat,
        [](S& s) -> void* { return &s.filters.temperature; }},
-      {"top_k", "top-k", "top_k", "keep the k most likely (0 = off)", {kSample}, K::kInt,
+      {"top_k",
+       "top-k",
+       "top_k",
+       "keep the k most likely (0 = off)",
+       {kSample},
+       K::kInt,
        [](S& s) -> void* { return &s.filters.top_k; }},
-      {"top_p", "top-p", "top_p", "nucleus: smallest set with probability >= p (1 = off)", {kSample}, K::kFloat,
+      {"top_p",
+       "top-p",
+       "top_p",
+       "nucleus: smallest set with probability >= p (1 = off)",
+       {kSample},
+       K::kFloat,
        [](S& s) -> void* { return &s.filters.top_p; }},
-      {"min_p", "min-p", "min_p", "keep p >= min-p x the largest (0 = off)", {kSample}, K::kFloat,
+      {"min_p",
+       "min-p",
+       "min_p",
+       "keep p >= min-p x the largest (0 = off)",
+       {kSample},
+       K::kFloat,
        [](S& s) -> void* { return &s.filters.min_p; }},
-      {"repetition_penalty", "repetition-penalty", "repetition_penalty", "HF repetition penalty (1 = off)", {},
-       K::kFloat, [](S& s) -> void* { return &s.penalties.repetition; }},
-      {"frequency_penalty", "frequency-penalty", "frequency_penalty", "OpenAI frequency penalty", {}, K::kFloat,
+      {"repetition_penalty",
+       "repetition-penalty",
+       "repetition_penalty",
+       "HF repetition penalty (1 = off)",
+       {},
+       K::kFloat,
+       [](S& s) -> void* { return &s.penalties.repetition; }},
+      {"frequency_penalty",
+       "frequency-penalty",
+       "frequency_penalty",
+       "OpenAI frequency penalty",
+       {},
+       K::kFloat,
        [](S& s) -> void* { return &s.penalties.frequency; }},
-      {"presence_penalty", "presence-penalty", "presence_penalty", "OpenAI presence penalty", {}, K::kFloat,
+      {"presence_penalty",
+       "presence-penalty",
+       "presence_penalty",
+       "OpenAI presence penalty",
+       {},
+       K::kFloat,
        [](S& s) -> void* { return &s.penalties.presence; }},
-      {"no_repeat_ngram", "no-repeat-ngram", "no_repeat_ngram", "ban repeating n-grams of this size (0 = off)", {},
-       K::kInt, [](S& s) -> void* { return &s.penalties.no_repeat_ngram; }},
+      {"no_repeat_ngram",
+       "no-repeat-ngram",
+       "no_repeat_ngram",
+       "ban repeating n-grams of this size (0 = off)",
+       {},
+       K::kInt,
+       [](S& s) -> void* { return &s.penalties.no_repeat_ngram; }},
       {"beams", "beams", "beams", "beam width K", {kBeam}, K::kInt, [](S& s) -> void* { return &s.beams; }},
-      {"length_penalty", "length-penalty", "length_penalty", "beam score = logprob / length^A", {kBeam}, K::kFloat,
+      {"length_penalty",
+       "length-penalty",
+       "length_penalty",
+       "beam score = logprob / length^A",
+       {kBeam},
+       K::kFloat,
        [](S& s) -> void* { return &s.length_penalty; }},
-      {"early_stopping", "early-stopping", "early_stopping", "stop beam search once K hypotheses finished", {kBeam},
-       K::kBool, [](S& s) -> void* { return &s.early_stopping; }},
-      {"num_return", "num-return", "num_return", "sequences to return", {kSample, kBeam}, K::kInt,
+      {"early_stopping",
+       "early-stopping",
+       "early_stopping",
+       "stop beam search once K hypotheses finished",
+       {kBeam},
+       K::kBool,
+       [](S& s) -> void* { return &s.early_stopping; }},
+      {"num_return",
+       "num-return",
+       "num_return",
+       "sequences to return",
+       {kSample, kBeam},
+       K::kInt,
        [](S& s) -> void* { return &s.num_return; }},
-      {"seed", "seed", "seed", "sampling seed (sample i of --num-return draws from seed + i)", {kSample}, K::kU64,
+      {"seed",
+       "seed",
+       "seed",
+       "sampling seed (sample i of --num-return draws from seed + i)",
+       {kSample},
+       K::kU64,
        [](S& s) -> void* { return &s.seed; }},
-      {"kv_cache", "kv-cache", "kv_cache", "reuse cached K/V (false: recompute the context every step)", {}, K::kBool,
+      {"kv_cache",
+       "kv-cache",
+       "kv_cache",
+       "reuse cached K/V (false: recompute the context every step)",
+       {},
+       K::kBool,
        [](S& s) -> void* { return &s.kv_cache; }},
   };
   return fields;
@@ -91,8 +172,7 @@ std::string json_name(const std::string& id) {
 FieldError::FieldError(std::string field, const std::string& message)
     : UsageError(field + " " + message), field_(std::move(field)), message_(message) {}
 
-std::string render_field_error(const FieldError& e,
-                               const std::function<std::string(const std::string&)>& name_of) {
+std::string render_field_error(const FieldError& e, const std::function<std::string(const std::string&)>& name_of) {
   std::string out = name_of(e.field()) + " ";
   const std::string& m = e.message();
   for (size_t i = 0; i < m.size(); ++i) {
@@ -117,10 +197,14 @@ void need(bool ok, const char* field, const std::string& message) {
 
 GenerateOptions to_options(const GenerateSettings& s, const std::function<bool(const std::string&)>& was_set) {
   Strategy strategy;
-  if (s.strategy == "greedy") strategy = Strategy::kGreedy;
-  else if (s.strategy == "sample") strategy = Strategy::kSample;
-  else if (s.strategy == "beam") strategy = Strategy::kBeam;
-  else throw FieldError("strategy", "must be greedy, sample or beam, got '" + s.strategy + "'");
+  if (s.strategy == "greedy")
+    strategy = Strategy::kGreedy;
+  else if (s.strategy == "sample")
+    strategy = Strategy::kSample;
+  else if (s.strategy == "beam")
+    strategy = Strategy::kBeam;
+  else
+    throw FieldError("strategy", "must be greedy, sample or beam, got '" + s.strategy + "'");
   // An option the chosen strategy ignores is a mistake worth saying, not a silent no-op.
   for (const auto& f : generate_fields()) {
     if (f.only_for.empty() || !was_set(f.id)) continue;
@@ -131,8 +215,12 @@ GenerateOptions to_options(const GenerateSettings& s, const std::function<bool(c
                                  (f.only_for.size() > 1 ? std::string(" or ") + strategy_name(f.only_for[1]) : "") +
                                  " (the strategy is " + s.strategy + ")");
   }
-  GenerateOptions o{.max_new = s.max_new, .min_new = s.min_new, .eos = s.eos, .stop = s.stop,
-                    .kv_cache = s.kv_cache, .penalties = s.penalties};
+  GenerateOptions o{.max_new = s.max_new,
+                    .min_new = s.min_new,
+                    .eos = s.eos,
+                    .stop = s.stop,
+                    .kv_cache = s.kv_cache,
+                    .penalties = s.penalties};
   switch (strategy) {
     case Strategy::kGreedy:
       o.search = GreedySearch{};
@@ -141,8 +229,10 @@ GenerateOptions to_options(const GenerateSettings& s, const std::function<bool(c
       o.search = SampleSearch{.filters = s.filters, .num_return = s.num_return, .seed = s.seed};
       break;
     case Strategy::kBeam:
-      o.search = BeamSearch{.width = s.beams, .length_penalty = s.length_penalty,
-                            .early_stopping = s.early_stopping, .num_return = s.num_return};
+      o.search = BeamSearch{.width = s.beams,
+                            .length_penalty = s.length_penalty,
+                            .early_stopping = s.early_stopping,
+                            .num_return = s.num_return};
       break;
   }
   validate_values(o);
@@ -178,7 +268,8 @@ void validate_values(const GenerateOptions& o) {
   need(p.repetition > 0 && std::isfinite(p.repetition), "repetition_penalty", "must be > 0 (1 = off)");
   need(std::isfinite(p.frequency), "frequency_penalty", "must be finite");
   need(std::isfinite(p.presence), "presence_penalty", "must be finite");
-  need(std::isfinite(std::holds_alternative<BeamSearch>(o.search) ? std::get<BeamSearch>(o.search).length_penalty : 0.0f),
+  need(std::isfinite(std::holds_alternative<BeamSearch>(o.search) ? std::get<BeamSearch>(o.search).length_penalty
+                                                                  : 0.0f),
        "length_penalty", "must be finite");
   need(p.no_repeat_ngram >= 0, "no_repeat_ngram", "must be >= 0 (0 = off)");
 }

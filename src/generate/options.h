@@ -23,7 +23,7 @@ struct SampleSearch {
   uint64_t seed = 0;
 };
 struct BeamSearch {
-  int width = 4;  // K
+  int width = 4;                // K
   float length_penalty = 1.0f;  // score = cumulative logprob / length^length_penalty
   bool early_stopping = false;  // stop once K hypotheses finished
   int num_return = 1;           // best finished hypotheses returned, <= width
@@ -37,8 +37,8 @@ Strategy strategy_of(const Search& s);
 
 struct GenerateOptions {
   int max_new = 32;
-  int min_new = 0;  // EOS (and stop strings) cannot end a sequence before this
-  int eos = -1;     // -1: none
+  int min_new = 0;                // EOS (and stop strings) cannot end a sequence before this
+  int eos = -1;                   // -1: none
   std::vector<std::string> stop;  // stop strings (need a tokenizer)
   bool kv_cache = true;
   Penalties penalties;

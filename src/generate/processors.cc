@@ -12,8 +12,7 @@ namespace tf {
 void apply_penalties(std::span<float> logits, std::span<const int> context, const Penalties& o,
                      std::vector<int>& counts) {
   const int V = int(logits.size());
-  const bool any_penalty =
-      o.repetition != 1.0f || o.frequency != 0.0f || o.presence != 0.0f;
+  const bool any_penalty = o.repetition != 1.0f || o.frequency != 0.0f || o.presence != 0.0f;
   if (any_penalty) {
     counts.assign(V, 0);
     for (int t : context) ++counts[t];

@@ -20,8 +20,8 @@ class IndependentSearch final : public SearchStrategy {
   int initial() const override { return int(results_.size()); }
   int max_alive() const override { return int(results_.size()); }
 
-  void choose(int, std::span<const Hypothesis> alive, std::span<float> logits,
-              std::span<const float> raw_logp, int V, std::vector<Choice>& out) override {
+  void choose(int, std::span<const Hypothesis> alive, std::span<float> logits, std::span<const float> raw_logp, int V,
+              std::vector<Choice>& out) override {
     logp_.resize(V);
     for (int b = 0; b < int(alive.size()); ++b) {
       std::span<float> ls = logits.subspan(size_t(b) * V, V);

@@ -41,13 +41,22 @@ class SearchStrategy {
   virtual void choose(int step, std::span<const Hypothesis> alive, std::span<float> logits,
                       std::span<const float> raw_logp, int V, std::vector<Choice>& out) = 0;
   // Whether the step wants another continuing hypothesis after n (beam: fewer than K).
-  virtual bool wants_more(int n) const { (void)n; return true; }
+  virtual bool wants_more(int n) const {
+    (void)n;
+    return true;
+  }
   virtual void finish(Hypothesis&& h, FinishReason reason) = 0;
   // After a step: is the search over with these hypotheses still alive (beam: the pool of
   // finished ones can no longer improve)?
-  virtual bool done(std::span<const Hypothesis> alive) const { (void)alive; return false; }
+  virtual bool done(std::span<const Hypothesis> alive) const {
+    (void)alive;
+    return false;
+  }
   // The score a finished hypothesis is ranked by.
-  virtual double score(double cum, size_t length) const { (void)length; return cum; }
+  virtual double score(double cum, size_t length) const {
+    (void)length;
+    return cum;
+  }
   virtual std::vector<GeneratedSequence> results() = 0;
 };
 

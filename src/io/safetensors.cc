@@ -20,9 +20,8 @@ namespace {
 // Bytes per element of every dtype the format defines; anything else is rejected.
 size_t dtype_size(const std::string& d) {
   static const std::map<std::string, size_t> kSizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2},
-      {"U16", 2},  {"F16", 2}, {"BF16", 2}, {"I32", 4},    {"U32", 4},     {"F32", 4},
-      {"I64", 8},  {"U64", 8}, {"F64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
   auto it = kSizes.find(d);
   return it == kSizes.end() ? 0 : it->second;
 }
@@ -117,9 +116,9 @@ void SafeTensors::parse() {
   for (auto& [name, v] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = f + ": tensor " + name;
-    if (!v.is_object() || !v.contains("dtype") || !v["dtype"].is_string() ||
-        !v.contains("shape") || !v["shape"].is_array() || !v.contains("data_offsets") ||
-        !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    if (!v.is_object() || !v.contains("dtype") || !v["dtype"].is_string() || !v.contains("shape") ||
+        !v["shape"].is_array() || !v.contains("data_offsets") || !v["data_offsets"].is_array() ||
+        v["data_offsets"].size() != 2)
       throw Error(where + " needs dtype (string), shape (array) and data_offsets ([begin, end])");
     TensorInfo t;
     t.name = name;
@@ -139,14 +138,12 @@ void SafeTensors::parse() {
     t.begin = v["data_offsets"][0].get<uint64_t>();
     t.end = v["data_offsets"][1].get<uint64_t>();
     if (t.begin > t.end || t.end > data_size_)
-      throw Error(where + " has data_offsets [" + std::to_string(t.begin) + "," +
-                  std::to_string(t.end) + "] outside the data region (" +
-                  std::to_string(data_size_) + " bytes)");
+      throw Error(where + " has data_offsets [" + std::to_string(t.begin) + "," + std::to_string(t.end) +
+                  "] outside the data region (" + std::to_string(data_size_) + " bytes)");
     size_t bytes = 0;
     if (__builtin_mul_overflow(numel, es, &bytes) || bytes != t.end - t.begin)
-      throw Error(where + ": shape " + shape_str(t.shape) + " of " + t.dtype + " needs " +
-                  std::to_string(numel * es) + " bytes but data_offsets span " +
-                  std::to_string(t.end - t.begin));
+      throw Error(where + ": shape " + shape_str(t.shape) + " of " + t.dtype + " needs " + std::to_string(numel * es) +
+                  " bytes but data_offsets span " + std::to_string(t.end - t.begin));
     index_[name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
@@ -156,8 +153,7 @@ void SafeTensors::parse() {
             [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   for (size_t i = 1; i < order.size(); ++i)
     if (order[i]->begin < order[i - 1]->end)
-      throw Error(f + ": tensors " + order[i - 1]->name + " and " + order[i]->name +
-                  " overlap in the data region");
+      throw Error(f + ": tensors " + order[i - 1]->name + " and " + order[i]->name + " overlap in the data region");
 }
 
 const TensorInfo* SafeTensors::find(const std::string& name) const {

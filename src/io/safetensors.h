@@ -11,7 +11,7 @@ namespace tf {
 
 struct TensorInfo {
   std::string name;
-  std::string dtype;        // "F32", "F16", "BF16", or another safetensors dtype
+  std::string dtype;  // "F32", "F16", "BF16", or another safetensors dtype
   std::vector<long> shape;
   size_t begin = 0, end = 0;  // byte offsets into the data region
   size_t numel() const;

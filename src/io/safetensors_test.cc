@@ -34,19 +34,27 @@ TEST(SafeTensors, RejectsMalformedFiles) {
   EXPECT_NE(error_of(make("[1,2]", 0)).find("not a JSON object"), std::string::npos);
   EXPECT_NE(error_of(make(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})", 4)).find("unknown dtype Q4"),
             std::string::npos);
-  EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4)).find("outside the data region"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(make(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4)).find("outside the data region"),
+      std::string::npos);
   EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)).find("needs 12 bytes"),
             std::string::npos);
-  EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12))
-                .find("overlap"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          make(
+              R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+              12))
+          .find("overlap"),
+      std::string::npos);
   EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4)).find("not a size"),
             std::string::npos);
-  EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4)).find("large"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(make(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4)).find("large"),
+      std::string::npos);
   EXPECT_NE(error_of(make(R"({"a":{"dtype":"F32"}})", 0)).find("needs dtype"), std::string::npos);
-  EXPECT_EQ(error_of(make(R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4)), "");
+  EXPECT_EQ(
+      error_of(make(R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4)),
+      "");
 }
 
 TEST(SafeTensors, WritesAndReadsBackWithHalfFormats) {
@@ -59,7 +67,8 @@ TEST(SafeTensors, WritesAndReadsBackWithHalfFormats) {
   EXPECT_EQ(st.read_f32(*st.find("a")), a);
 
   // F16 1.5 = 0x3E00, -2 = 0xC000; BF16 1.5 = 0x3FC0, -2 = 0xC000.
-  const std::string h = R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}})";
+  const std::string h =
+      R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}})";
   std::string bytes = make(h, 0);
   const unsigned char data[8] = {0x00, 0x3E, 0x00, 0xC0, 0xC0, 0x3F, 0x00, 0xC0};
   bytes.append(reinterpret_cast<const char*>(data), 8);

@@ -6,8 +6,8 @@ namespace tf {
 
 // The same operations, in the same order, as torch.optim.AdamW's single-tensor path, so that
 // float32 results agree to rounding.
-void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, long t) {
+void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long t) {
   const float bc1 = 1.0f - std::pow(beta1, float(t));
   const float bc2 = 1.0f - std::pow(beta2, float(t));
   const float step_size = lr / bc1;

@@ -66,8 +66,8 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
   }
 }
 
-void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                        const float* att, int B, int T, int C, int NH) {
+void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B, int T,
+                        int C, int NH) {
   const int HS = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(float(HS));
 #pragma omp parallel for schedule(static)
@@ -106,8 +106,8 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
   }
 }
 
-void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v,
-                      const int* rows, int T, size_t stride, int HS) {
+void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v, const int* rows, int T,
+                      size_t stride, int HS) {
   const float scale = 1.0f / std::sqrt(float(HS));
   for (int t = 0; t < T; ++t) {
     const float* kt = k + size_t(rows[t]) * stride;

@@ -5,8 +5,7 @@
 
 namespace tf {
 
-void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets,
-                           int N, int V) {
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets, int N, int V) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const float* row = logits + size_t(i) * V;
@@ -22,8 +21,7 @@ void cross_entropy_forward(float* losses, float* lse, const float* logits, const
   }
 }
 
-void cross_entropy_backward_inplace(float* logits, const float* lse, const int* targets,
-                                    float dloss, int N, int V) {
+void cross_entropy_backward_inplace(float* logits, const float* lse, const int* targets, float dloss, int N, int V) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     float* row = logits + size_t(i) * V;

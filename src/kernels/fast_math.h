@@ -14,7 +14,7 @@ inline float exp_approx(float x) {
   // Round to nearest by adding and removing 1.5·2^23 (no libm call, so the loop vectorises).
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;  // ln2, high part
-  r -= n * -2.12194440e-4f;         // ln2, low part
+  r -= n * -2.12194440e-4f;        // ln2, low part
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;

@@ -37,33 +37,30 @@ inline uint16_t float_to_bf16(float f) {
 
 // ---- matmul (oneDNN sgemm; see docs/gemm.md for why oneDNN)
 // C[M,N] = alpha * op(A) · op(B) + beta * C, row-major, op = transpose when ta/tb.
-void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-          const float* B, int ldb, float beta, float* C, int ldc);
+void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+          float beta, float* C, int ldc);
 // The naive twin, a triple loop with double accumulation: the reference in tests.
-void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                const float* B, int ldb, float beta, float* C, int ldc);
+void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+                float beta, float* C, int ldc);
 
 // out (N,OC) = inp (N,C) · w (OC,C)ᵀ + bias (OC); bias may be null.
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
-                    int OC);
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C, int OC);
 // The same product for few rows (M = 1..8 streams w once; more rows are taken 8 at a time):
 // decode's shape, where the weights are read from memory once per step. Any M is correct.
-void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
-                 int OC);
+void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
 // The same with bf16 weights w (OC,C), widened to fp32 on load; products and sums in fp32.
-void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M,
-                      int C, int OC);
+void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C, int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
-void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int C, int OC);
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
+                     int C, int OC);
 
 // ---- layernorm over the last dimension
 // out, inp (N,C); w, b (C); mean, rstd (N), kept for the backward.
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int N, int C, float eps);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int N,
+                       int C, float eps);
 // dinp (N,C) += ...; dw, db (C) += ...
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                        const float* w, const float* mean, const float* rstd, int N, int C);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int N, int C);
 
 // ---- GELU, tanh form (HF "gelu_new")
 void gelu_forward(float* out, const float* inp, size_t n);
@@ -74,28 +71,26 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n); 
 // zero above the diagonal; out (B,T,C).
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
 // dqkv (B,T,3C) written; datt (B,NH,T,T) scratch.
-void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                        const float* att, int B, int T, int C, int NH);
+void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B, int T,
+                        int C, int NH);
 
 // One head's query against cached keys and values (decode):
 // y = softmax(q·Kᵀ/sqrt(HS)) · V over the T positions rows[0..T), where position t's key is the
 // HS floats at k + rows[t]·stride, its value likewise at v. q, y (HS); scores (T) scratch.
-void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v,
-                      const int* rows, int T, size_t stride, int HS);
+void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v, const int* rows, int T,
+                      size_t stride, int HS);
 
 // ---- softmax cross-entropy, fused
 // logits (N,V), targets (N); losses (N) = logsumexp - logit[target]; lse (N) kept.
-void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets,
-                           int N, int V);
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets, int N, int V);
 // In place: logits (N,V) becomes dlogits = (softmax - onehot) * dloss (dloss the same for
 // every row: 1 / number of predicted positions for a mean loss).
-void cross_entropy_backward_inplace(float* logits, const float* lse, const int* targets,
-                                    float dloss, int N, int V);
+void cross_entropy_backward_inplace(float* logits, const float* lse, const int* targets, float dloss, int N, int V);
 
 // ---- AdamW, PyTorch's formulation (torch.optim.AdamW, decoupled weight decay)
 // t is the 1-based step. Applies to n contiguous parameters.
-void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, long t);
+void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long t);
 
 }  // namespace tf
 
@@ -103,9 +98,8 @@ namespace tf {
 // ---- residual stream: out (n) += x (n)
 void residual_add(float* out, const float* x, size_t n);
 // out (N,C) = wte[tokens] + wpe[positions]; positions null means 0..T-1 per row of T.
-void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte,
-                       const float* wpe, int N, int T, int C);
+void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte, const float* wpe, int N,
+                       int T, int C);
 // dwte (V,C) += scatter of dout rows by token, dwpe (maxT,C) += by position t = i mod T.
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N,
-                        int T, int C);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N, int T, int C);
 }  // namespace tf

@@ -1,4 +1,6 @@
 // Every fast kernel against its naive twin, and every backward against finite differences.
+#include "kernels/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "kernels/kernels.h"
 
 namespace tf {
 namespace {
@@ -203,7 +204,8 @@ TEST(FiniteDifferences, Matmul) {
   };
   auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
     std::vector<float> g(xx.size(), 0.0f);
-    matmul_backward(g.data(), g.data() + N * C, g.data() + N * C + OC * C, d.data(), xx.data(), xx.data() + N * C, N, C, OC);
+    matmul_backward(g.data(), g.data() + N * C, g.data() + N * C + OC * C, d.data(), xx.data(), xx.data() + N * C, N, C,
+                    OC);
     return g;
   };
   check_grad(x, fwd, bwd, "matmul");
@@ -259,12 +261,13 @@ TEST(Attention, BackwardMatchesNaiveFormulasAcrossBlocks) {
     for (int t = 0; t < T; ++t)
       for (int s = 0; s <= t; ++s)
         for (int i = 0; i < HS; ++i) {
-          want[size_t(t) * C3 + h * HS + i] += scale * dS[t * T + s] * at(s, 1, h, i);              // dq
-          want[size_t(s) * C3 + C + h * HS + i] += scale * dS[t * T + s] * at(t, 0, h, i);          // dk
+          want[size_t(t) * C3 + h * HS + i] += scale * dS[t * T + s] * at(s, 1, h, i);                 // dq
+          want[size_t(s) * C3 + C + h * HS + i] += scale * dS[t * T + s] * at(t, 0, h, i);             // dk
           want[size_t(s) * C3 + 2 * C + h * HS + i] += P[t * T + s] * dy[size_t(t) * C + h * HS + i];  // dv
         }
   }
-  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], want[i], 1e-4 * std::max(1.0, std::fabs(want[i]))) << "element " << i;
+  for (size_t i = 0; i < g.size(); ++i)
+    ASSERT_NEAR(g[i], want[i], 1e-4 * std::max(1.0, std::fabs(want[i]))) << "element " << i;
 }
 
 TEST(FiniteDifferences, CrossEntropy) {

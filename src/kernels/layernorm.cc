@@ -4,8 +4,8 @@
 
 namespace tf {
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int N, int C, float eps) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int N,
+                       int C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const float* x = inp + size_t(i) * C;
@@ -25,8 +25,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   }
 }
 
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                        const float* w, const float* mean, const float* rstd, int N, int C) {
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int N, int C) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const float* x = inp + size_t(i) * C;
@@ -34,7 +34,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
     float* dx = dinp + size_t(i) * C;
     const float m = mean[i], s = rstd[i];
     float dnorm_mean = 0, dnorm_norm_mean = 0;
-    #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
     for (int c = 0; c < C; ++c) {
       const float norm = (x[c] - m) * s;
       const float dnorm = w[c] * dy[c];

@@ -9,18 +9,17 @@
 
 namespace tf {
 
-void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-          const float* B, int ldb, float beta, float* C, int ldc) {
+void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+          float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
   // dnnl_sgemm is row-major, like this function. Called inside an OpenMP parallel region
   // (attention, per head) it runs on the calling thread only.
-  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B,
-                                      ldb, beta, C, ldc);
+  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (st != dnnl_success) throw Error("oneDNN sgemm failed with status " + std::to_string(st));
 }
 
-void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                const float* B, int ldb, float beta, float* C, int ldc) {
+void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+                float beta, float* C, int ldc) {
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
       double acc = 0;
@@ -33,8 +32,7 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float*
     }
 }
 
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
-                    int OC) {
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C, int OC) {
   // 2..8 rows (beam decode, batched generation): the weight-streaming kernel reads each weight
   // once for all rows (matmul_rows.cc); oneDNN's sgemm packs and runs them at half the
   // bandwidth (docs/gemm.md). One row stays on oneDNN, which streams at the memory bound.
@@ -47,8 +45,8 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
   gemm(false, true, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
-void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int C, int OC) {
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
+                     int C, int OC) {
   if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
   gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
   if (dbias) {

@@ -45,8 +45,7 @@ float hsum(__m256 v) {
 
 // Rows o0 .. o0+RB-1 of out for all MB rows of x.
 template <int MB, int RB, typename W>
-void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
-           bool prefetch) {
+void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0, bool prefetch) {
   constexpr int kLine = 64 / sizeof(W);  // weights per cache line
   __m256 acc[MB][RB];
   for (int m = 0; m < MB; ++m)
@@ -57,7 +56,8 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
     __m256 wv[RB];
     for (int r = 0; r < RB; ++r) wv[r] = load8(wr + size_t(r) * C + c);
     if (prefetch && c % kLine == 0)  // one cache line per row
-      for (int r = 0; r < RB; ++r) _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + RB) * C + c), _MM_HINT_T0);
+      for (int r = 0; r < RB; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + RB) * C + c), _MM_HINT_T0);
     for (int m = 0; m < MB; ++m) {
       const __m256 xv = _mm256_loadu_ps(x + size_t(m) * C + c);
       for (int r = 0; r < RB; ++r) acc[m][r] = _mm256_fmadd_ps(xv, wv[r], acc[m][r]);
@@ -73,8 +73,7 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
 #else
 // Portable form for CPUs without AVX2/FMA: the same blocking, left to the compiler.
 template <int MB, int RB, typename W>
-void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
-           bool) {
+void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0, bool) {
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) {
       const W* wr = w + size_t(o0 + r) * C;
@@ -98,14 +97,22 @@ void rows(float* out, const float* x, const W* w, const float* bias, int C, int 
 template <typename W>
 void rows_any(float* out, const float* inp, const W* w, const float* bias, int M, int C, int OC) {
   switch (M) {
-    case 1: return rows<1>(out, inp, w, bias, C, OC);
-    case 2: return rows<2>(out, inp, w, bias, C, OC);
-    case 3: return rows<3>(out, inp, w, bias, C, OC);
-    case 4: return rows<4>(out, inp, w, bias, C, OC);
-    case 5: return rows<5>(out, inp, w, bias, C, OC);
-    case 6: return rows<6>(out, inp, w, bias, C, OC);
-    case 7: return rows<7>(out, inp, w, bias, C, OC);
-    case 8: return rows<8>(out, inp, w, bias, C, OC);
+    case 1:
+      return rows<1>(out, inp, w, bias, C, OC);
+    case 2:
+      return rows<2>(out, inp, w, bias, C, OC);
+    case 3:
+      return rows<3>(out, inp, w, bias, C, OC);
+    case 4:
+      return rows<4>(out, inp, w, bias, C, OC);
+    case 5:
+      return rows<5>(out, inp, w, bias, C, OC);
+    case 6:
+      return rows<6>(out, inp, w, bias, C, OC);
+    case 7:
+      return rows<7>(out, inp, w, bias, C, OC);
+    case 8:
+      return rows<8>(out, inp, w, bias, C, OC);
     default:  // more rows: blocks of 8 (each block streams w again)
       for (int m0 = 0; m0 < M; m0 += 8) {
         const int mb = M - m0 < 8 ? M - m0 : 8;
@@ -116,13 +123,11 @@ void rows_any(float* out, const float* inp, const W* w, const float* bias, int M
 
 }  // namespace
 
-void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C,
-                 int OC) {
+void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) {
   rows_any(out, inp, w, bias, M, C, OC);
 }
 
-void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M,
-                      int C, int OC) {
+void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C, int OC) {
   rows_any(out, inp, w, bias, M, C, OC);
 }
 

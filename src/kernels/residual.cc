@@ -7,8 +7,8 @@ void residual_add(float* out, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] += x[i];
 }
 
-void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte,
-                       const float* wpe, int N, int T, int C) {
+void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte, const float* wpe, int N,
+                       int T, int C) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const float* te = wte + size_t(tokens[i]) * C;
@@ -18,8 +18,7 @@ void embedding_forward(float* out, const int* tokens, const int* positions, cons
   }
 }
 
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N,
-                        int T, int C) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N, int T, int C) {
   // Columns split across threads, rows visited in order: the same sums in the same order at
   // any thread count, although several rows may scatter into one token's row.
   constexpr int kBlock = 32;

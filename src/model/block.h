@@ -18,30 +18,30 @@ namespace tf {
 // One layer's activations for N positions. mean/rstd may be null (nothing kept), and so may
 // fch_gelu equal fch (GELU in place).
 struct BlockActs {
-  const float* x;                        // (N, C) the residual stream in
-  float *ln1, *ln1_mean, *ln1_rstd;      // (N, C), (N), (N)
-  float* qkv;                            // (N, 3C) as [q | k | v]
-  float* atty;                           // (N, C) attention output, before c_proj
-  float* mid;                            // (N, C) x + attn
-  float *ln2, *ln2_mean, *ln2_rstd;      // (N, C), (N), (N)
-  float *fch, *fch_gelu;                 // (N, 4C)
-  float* out;                            // (N, C) mid + mlp: the residual stream out
+  const float* x;                    // (N, C) the residual stream in
+  float *ln1, *ln1_mean, *ln1_rstd;  // (N, C), (N), (N)
+  float* qkv;                        // (N, 3C) as [q | k | v]
+  float* atty;                       // (N, C) attention output, before c_proj
+  float* mid;                        // (N, C) x + attn
+  float *ln2, *ln2_mean, *ln2_rstd;  // (N, C), (N), (N)
+  float *fch, *fch_gelu;             // (N, 4C)
+  float* out;                        // (N, C) mid + mlp: the residual stream out
 };
 
 // atty (N, C) from qkv (N, 3C).
 using AttentionFn = std::function<void(float* atty, const float* qkv)>;
 // out (N, OC) = inp (N, C) · w (OC, C)ᵀ + bias (OC).
-using LinearFn = std::function<void(float* out, const float* inp, const float* w, const float* bias,
-                                    int N, int C, int OC)>;
+using LinearFn =
+    std::function<void(float* out, const float* inp, const float* w, const float* bias, int N, int C, int OC)>;
 // dqkv (N, 3C) from datty (N, C): the attention's backward.
 using AttentionBackwardFn = std::function<void(float* dqkv, const float* datty)>;
 
-void block_forward(const Config& c, const LayerParams& p, const BlockActs& a, int N,
-                   const AttentionFn& attention, const LinearFn& linear);
+void block_forward(const Config& c, const LayerParams& p, const BlockActs& a, int N, const AttentionFn& attention,
+                   const LinearFn& linear);
 
 // dresid (N, C): d out on entry, d x on return (the residual stream's gradient flows through).
 // Parameter gradients accumulate into dp; g is scratch sized for N.
-void block_backward(const Config& c, const LayerParams& p, const LayerGrads& dp, const BlockActs& a,
-                    int N, float* dresid, GradScratch& g, const AttentionBackwardFn& attention_backward);
+void block_backward(const Config& c, const LayerParams& p, const LayerGrads& dp, const BlockActs& a, int N,
+                    float* dresid, GradScratch& g, const AttentionBackwardFn& attention_backward);
 
 }  // namespace tf

@@ -6,8 +6,7 @@ namespace tf {
 
 namespace {
 
-int get_int(const nlohmann::json& j, const char* key, const std::string& label, bool required,
-            int def) {
+int get_int(const nlohmann::json& j, const char* key, const std::string& label, bool required, int def) {
   if (!j.contains(key)) {
     if (required) throw Error(label + ": missing key " + key);
     return def;
@@ -42,8 +41,7 @@ Config config_from_json(const nlohmann::json& j, const std::string& label) {
     c.layer_norm_epsilon = j["layer_norm_epsilon"].get<double>();
   }
   if (j.contains("tie_word_embeddings")) {
-    if (!j["tie_word_embeddings"].is_boolean())
-      throw Error(label + ": tie_word_embeddings must be true or false");
+    if (!j["tie_word_embeddings"].is_boolean()) throw Error(label + ": tie_word_embeddings must be true or false");
     c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
   }
   if (j.contains("activation_function")) {

@@ -5,13 +5,14 @@
 namespace tf {
 
 KvCache::KvCache(const Config& c, int capacity_rows)
-    : L_(c.n_layer), C_(c.n_embd), capacity_(capacity_rows),
+    : L_(c.n_layer),
+      C_(c.n_embd),
+      capacity_(capacity_rows),
       k_(size_t(c.n_layer) * capacity_rows * c.n_embd),
       v_(size_t(c.n_layer) * capacity_rows * c.n_embd) {}
 
 int KvCache::alloc_row() {
-  if (used_ >= capacity_)
-    throw Error("KV cache is full (" + std::to_string(capacity_) + " rows)");
+  if (used_ >= capacity_) throw Error("KV cache is full (" + std::to_string(capacity_) + " rows)");
   return used_++;
 }
 

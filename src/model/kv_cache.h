@@ -18,7 +18,7 @@ class KvCache {
   const float* k(int l, int row) const { return k_.data() + (size_t(l) * capacity_ + row) * C_; }
   const float* v(int l, int row) const { return v_.data() + (size_t(l) * capacity_ + row) * C_; }
   size_t row_stride() const { return C_; }  // floats from one row of k(l, ·) to the next
-  int alloc_row();  // throws Error when the pool is full
+  int alloc_row();                          // throws Error when the pool is full
   size_t kv_cache_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:

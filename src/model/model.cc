@@ -103,20 +103,17 @@ void Model::forward(Workspace& ws, const int* tokens, int B, int T) const {
     float* att = a.att.data() + size_t(l) * B * NH * T * T;
     block_forward(
         cfg_, layer(l), layer_acts(a, l, N, C), N,
-        [&](float* atty, const float* qkv) { attention_forward(atty, att, qkv, B, T, C, NH); },
-        matmul_forward);
+        [&](float* atty, const float* qkv) { attention_forward(atty, att, qkv, B, T, C, NH); }, matmul_forward);
   }
-  layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(),
-                    a.resid.data() + size_t(L) * N * C, w.lnfw, w.lnfb, N, C,
-                    float(cfg_.layer_norm_epsilon));
+  layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), a.resid.data() + size_t(L) * N * C, w.lnfw,
+                    w.lnfb, N, C, float(cfg_.layer_norm_epsilon));
 }
 
 const float* Model::head_all(Workspace& ws) const {
   auto& a = ws.acts;
   const int N = a.B * a.T;
   a.logits.resize(size_t(N) * cfg_.vocab_size);
-  matmul_forward(a.logits.data(), a.lnf.data(), weights().lm_head, nullptr, N, cfg_.n_embd,
-                 cfg_.vocab_size);
+  matmul_forward(a.logits.data(), a.lnf.data(), weights().lm_head, nullptr, N, cfg_.n_embd, cfg_.vocab_size);
   return a.logits.data();
 }
 
@@ -126,14 +123,12 @@ const float* Model::head_last(Workspace& ws) const {
   // lnf holds every position; the head reads row T-1 of each sequence through its stride.
   a.logits.resize(size_t(a.B) * cfg_.vocab_size);
   for (int b = 0; b < a.B; ++b)
-    matmul_forward(a.logits.data() + size_t(b) * cfg_.vocab_size,
-                   a.lnf.data() + (size_t(b) * a.T + a.T - 1) * C, weights().lm_head, nullptr, 1, C,
-                   cfg_.vocab_size);
+    matmul_forward(a.logits.data() + size_t(b) * cfg_.vocab_size, a.lnf.data() + (size_t(b) * a.T + a.T - 1) * C,
+                   weights().lm_head, nullptr, 1, C, cfg_.vocab_size);
   return a.logits.data();
 }
 
-float Model::head_loss(Workspace& ws, const int* targets, float* grads, float dloss_scale,
-                       int rows) const {
+float Model::head_loss(Workspace& ws, const int* targets, float* grads, float dloss_scale, int rows) const {
   auto& a = ws.acts;
   const int N = a.B * a.T, C = cfg_.n_embd, V = cfg_.vocab_size;
   check_tokens(targets, N);
@@ -149,8 +144,7 @@ float Model::head_loss(Workspace& ws, const int* targets, float* grads, float dl
     cross_entropy_forward(a.losses.data() + r0, a.lse.data() + r0, a.logits.data(), targets + r0, n, V);
     if (!grads) continue;
     cross_entropy_backward_inplace(a.logits.data(), a.lse.data() + r0, targets + r0, dloss_scale, n, V);
-    matmul_backward(ws.grad.dlnf.data() + size_t(r0) * C, dlm_head, nullptr, a.logits.data(), lnf,
-                    lm_head, n, C, V);
+    matmul_backward(ws.grad.dlnf.data() + size_t(r0) * C, dlm_head, nullptr, a.logits.data(), lnf, lm_head, n, C, V);
   }
   double sum = 0;
   for (int i = 0; i < N; ++i) sum += a.losses[i];
@@ -182,8 +176,8 @@ void Model::backward(Workspace& ws, float* grads) const {
   const ModelParams w = weights();
   const ModelGrads dw = model_views(cfg_, grads);
   std::fill(g.dresid.begin(), g.dresid.begin() + NC, 0.0f);
-  layernorm_backward(g.dresid.data(), dw.lnfw, dw.lnfb, g.dlnf.data(), a.resid.data() + L * NC,
-                     w.lnfw, a.lnf_mean.data(), a.lnf_rstd.data(), N, C);
+  layernorm_backward(g.dresid.data(), dw.lnfw, dw.lnfb, g.dlnf.data(), a.resid.data() + L * NC, w.lnfw,
+                     a.lnf_mean.data(), a.lnf_rstd.data(), N, C);
   for (int l = L - 1; l >= 0; --l) {
     const BlockActs acts = layer_acts(a, l, N, C);
     const float* att = a.att.data() + size_t(l) * B * NH * T * T;
@@ -195,8 +189,8 @@ void Model::backward(Workspace& ws, float* grads) const {
   embedding_backward(dw.wte, dw.wpe, g.dresid.data(), a.tokens.data(), N, T, C);
 }
 
-float Model::forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets,
-                              int B, int T, float dloss_scale) const {
+float Model::forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets, int B, int T,
+                              float dloss_scale) const {
   if (bf16_weights()) throw Error("forward_backward(): this model holds bf16 weights for inference");
   forward(ws, tokens, B, T);
   const float loss = head_loss(ws, targets, grads, dloss_scale);

@@ -48,13 +48,12 @@ class Model {
   // out as params()), each chunk's logits become their gradient in place and are consumed by the
   // head's backward: grads += d(Σ losses · dloss_scale)/d lm_head, and d lnf is left in ws for
   // backward(). Without grads nothing is kept (evaluation).
-  float head_loss(Workspace& ws, const int* targets, float* grads, float dloss_scale,
-                  int rows = 0) const;
+  float head_loss(Workspace& ws, const int* targets, float* grads, float dloss_scale, int rows = 0) const;
   // After head_loss with grads: grads += the gradient of the body, block by block in reverse.
   void backward(Workspace& ws, float* grads) const;
   // The training step's pass: forward, head_loss with grads, backward. Returns the mean loss.
-  float forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets, int B,
-                         int T, float dloss_scale) const;
+  float forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets, int B, int T,
+                         float dloss_scale) const;
   // The mean loss of tokens against targets (evaluation).
   float loss(Workspace& ws, const int* tokens, const int* targets, int B, int T) const;
   // Positions per LM-head chunk: 2^24 / V floats of logits (64 MB), at least 16.
@@ -65,8 +64,7 @@ class Model {
   // logits of its last position (V floats in ws).
   const float* prefill(Workspace& ws, KvCache& cache, KvSeq& seq, std::span<const int> prompt) const;
   // One new token for each of M sequences, as one batched step: logits (M, V) written to out.
-  void step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens,
-            float* out) const;
+  void step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens, float* out) const;
 
   // bf16 weights for inference: rounds every parameter to bf16 in place (the model becomes its
   // bf16-rounded self, so prefill and step still compute one function) and keeps a bf16 copy
@@ -83,8 +81,7 @@ class Model {
   void ensure_step(Workspace& ws, int M) const;
   // out (M, OC) = inp · wᵀ + bias for step(), w a matrix inside params_: from its bf16 twin
   // when use_bf16_weights() was called.
-  void step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C,
-                   int OC) const;
+  void step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const;
   Config cfg_;
   std::vector<ParamTensor> table_;
   std::vector<float> params_;

@@ -28,14 +28,13 @@ void load_weights(Model& model, const std::string& path) {
     const TensorInfo* info = st.find("transformer." + t.name);
     if (!info) info = st.find(t.name);
     if (!info)
-      throw Error(path + ": missing tensor " + t.name + " (config: n_layer " +
-                  std::to_string(c.n_layer) + ", tie_word_embeddings " +
-                  (c.tie_word_embeddings ? "true" : "false") + ")");
+      throw Error(path + ": missing tensor " + t.name + " (config: n_layer " + std::to_string(c.n_layer) +
+                  ", tie_word_embeddings " + (c.tie_word_embeddings ? "true" : "false") + ")");
     std::vector<long> want = t.shape;
     if (t.conv1d) std::swap(want[0], want[1]);
     if (info->shape != want)
-      throw Error(path + ": tensor " + info->name + " has shape " + shape_str(info->shape) +
-                  ", config wants " + shape_str(want));
+      throw Error(path + ": tensor " + info->name + " has shape " + shape_str(info->shape) + ", config wants " +
+                  shape_str(want));
     float* dst = model.mutable_params().data() + t.offset;
     if (!t.conv1d) {
       st.read_f32(*info, dst);
@@ -51,9 +50,12 @@ void load_weights(Model& model, const std::string& path) {
 std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Config& c) {
   std::unique_ptr<Tokenizer> tok;
   // tokenizer.json first: it also carries the added tokens that vocab.json + merges.txt lack.
-  if (has_hf_tokenizer(dir)) tok = load_hf_tokenizer(dir);
-  else if (fs::exists(dir + "/vocab.json") && fs::exists(dir + "/merges.txt")) tok = load_bpe_tokenizer(dir);
-  else if (c.tokenizer == "byte") tok = make_byte_tokenizer();
+  if (has_hf_tokenizer(dir))
+    tok = load_hf_tokenizer(dir);
+  else if (fs::exists(dir + "/vocab.json") && fs::exists(dir + "/merges.txt"))
+    tok = load_bpe_tokenizer(dir);
+  else if (c.tokenizer == "byte")
+    tok = make_byte_tokenizer();
   if (tok && tok->vocab_size() > c.vocab_size)
     throw Error(dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +
                 " tokens but the model's vocab_size is " + std::to_string(c.vocab_size));

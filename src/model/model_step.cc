@@ -9,8 +9,7 @@
 
 namespace tf {
 
-const float* Model::prefill(Workspace& ws, KvCache& cache, KvSeq& seq,
-                            std::span<const int> prompt) const {
+const float* Model::prefill(Workspace& ws, KvCache& cache, KvSeq& seq, std::span<const int> prompt) const {
   if (!seq.rows.empty()) throw Error("prefill needs an empty sequence");
   const int T = int(prompt.size());
   forward(ws, prompt.data(), 1, T);
@@ -43,14 +42,13 @@ void Model::ensure_step(Workspace& ws, int M) const {
   s.hidden.resize((L + 1) * M * C);
 }
 
-void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M,
-                        int C, int OC) const {
+void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const {
   if (bf16_.empty()) return matmul_forward(out, inp, w, bias, M, C, OC);
   matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
 }
 
-void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs,
-                 std::span<const int> tokens, float* out) const {
+void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens,
+                 float* out) const {
   const int M = int(seqs.size());
   if (int(tokens.size()) != M) throw Error("step: one token per sequence");
   check_tokens(tokens.data(), tokens.size());
@@ -68,17 +66,23 @@ void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs,
     seqs[m]->rows.push_back(cache.alloc_row());
     embedding_forward(s.hidden.data() + size_t(m) * C, &tokens[m], &pos, w.wte, w.wpe, 1, 1, C);
   }
-  const LinearFn linear = [this](float* o, const float* inp, const float* wt, const float* bias,
-                                 int n, int c, int oc) { step_linear(o, inp, wt, bias, n, c, oc); };
+  const LinearFn linear = [this](float* o, const float* inp, const float* wt, const float* bias, int n, int c, int oc) {
+    step_linear(o, inp, wt, bias, n, c, oc);
+  };
   for (int l = 0; l < L; ++l) {
     // One set of scratch for every layer; the residual stream lands in hidden[l + 1].
     const BlockActs acts{.x = s.hidden.data() + l * MC,
-                         .ln1 = s.ln.data(), .ln1_mean = nullptr, .ln1_rstd = nullptr,
+                         .ln1 = s.ln.data(),
+                         .ln1_mean = nullptr,
+                         .ln1_rstd = nullptr,
                          .qkv = s.qkv.data(),
                          .atty = s.atty.data(),
                          .mid = s.mid.data(),
-                         .ln2 = s.ln.data(), .ln2_mean = nullptr, .ln2_rstd = nullptr,
-                         .fch = s.fch.data(), .fch_gelu = s.fch.data(),
+                         .ln2 = s.ln.data(),
+                         .ln2_mean = nullptr,
+                         .ln2_rstd = nullptr,
+                         .fch = s.fch.data(),
+                         .fch_gelu = s.fch.data(),
                          .out = s.hidden.data() + (l + 1) * MC};
     // Attention over the cache: this position's K/V join its sequence's rows, then each
     // (sequence, head) attends over all of them.
@@ -93,8 +97,8 @@ void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs,
       for (int mh = 0; mh < M * NH; ++mh) {
         const int m = mh / NH, h = mh % NH;
         attention_decode(atty + size_t(m) * C + h * HS, s.scores.data() + size_t(mh) * cfg_.n_positions,
-                         qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS,
-                         cache.v(l, 0) + h * HS, seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
+                         qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS, cache.v(l, 0) + h * HS,
+                         seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
       }
     };
     block_forward(cfg_, layer(l), acts, M, attention, linear);

@@ -1,6 +1,8 @@
 // The two modes agree: logits and hidden states of cached steps equal the parallel pass at
 // every position, over random configs, batch sizes and prompt lengths. Plus whole-model
 // finite differences and the parameter views.
+#include "model/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
-#include "model/model.h"
 
 namespace tf {
 namespace {
@@ -43,20 +44,42 @@ TEST(Params, ViewsMatchTheTable) {
   const float* base = g.params().data();
   for (const auto& t : g.table()) {
     const float* p = base + t.offset;
-    if (t.name == "wte.weight") { EXPECT_EQ(p, g.weights().wte); }
-    if (t.name == "wpe.weight") { EXPECT_EQ(p, g.weights().wpe); }
-    if (t.name == "ln_f.weight") { EXPECT_EQ(p, g.weights().lnfw); }
-    if (t.name == "ln_f.bias") { EXPECT_EQ(p, g.weights().lnfb); }
-    if (t.name == "lm_head.weight") { EXPECT_EQ(p, g.weights().lm_head); }
+    if (t.name == "wte.weight") {
+      EXPECT_EQ(p, g.weights().wte);
+    }
+    if (t.name == "wpe.weight") {
+      EXPECT_EQ(p, g.weights().wpe);
+    }
+    if (t.name == "ln_f.weight") {
+      EXPECT_EQ(p, g.weights().lnfw);
+    }
+    if (t.name == "ln_f.bias") {
+      EXPECT_EQ(p, g.weights().lnfb);
+    }
+    if (t.name == "lm_head.weight") {
+      EXPECT_EQ(p, g.weights().lm_head);
+    }
     for (int l = 0; l < c.n_layer; ++l) {
       const std::string h = "h." + std::to_string(l) + ".";
       const LayerParams v = g.layer(l);
-      if (t.name == h + "ln_1.weight") { EXPECT_EQ(p, v.ln1w); }
-      if (t.name == h + "attn.c_attn.bias") { EXPECT_EQ(p, v.qkvb); }
-      if (t.name == h + "attn.c_proj.weight") { EXPECT_EQ(p, v.attprojw); }
-      if (t.name == h + "ln_2.bias") { EXPECT_EQ(p, v.ln2b); }
-      if (t.name == h + "mlp.c_fc.weight") { EXPECT_EQ(p, v.fcw); }
-      if (t.name == h + "mlp.c_proj.bias") { EXPECT_EQ(p, v.fcprojb); }
+      if (t.name == h + "ln_1.weight") {
+        EXPECT_EQ(p, v.ln1w);
+      }
+      if (t.name == h + "attn.c_attn.bias") {
+        EXPECT_EQ(p, v.qkvb);
+      }
+      if (t.name == h + "attn.c_proj.weight") {
+        EXPECT_EQ(p, v.attprojw);
+      }
+      if (t.name == h + "ln_2.bias") {
+        EXPECT_EQ(p, v.ln2b);
+      }
+      if (t.name == h + "mlp.c_fc.weight") {
+        EXPECT_EQ(p, v.fcw);
+      }
+      if (t.name == h + "mlp.c_proj.bias") {
+        EXPECT_EQ(p, v.fcprojb);
+      }
     }
   }
   EXPECT_EQ(param_count(g.table()), g.params().size());

@@ -38,16 +38,14 @@ std::vector<ParamTensor> param_table(const Config& c) {
   return t;
 }
 
-size_t param_count(const std::vector<ParamTensor>& table) {
-  return table.back().offset + table.back().numel;
-}
+size_t param_count(const std::vector<ParamTensor>& table) { return table.back().offset + table.back().numel; }
 
 namespace {
 // Offsets follow param_table: wte, wpe, then 12 tensors a layer, then ln_f, then lm_head.
 size_t layer_offset(const Config& c, int l) {
   const size_t C = c.n_embd;
-  const size_t per_layer = 4 * C /* ln_1, ln_2 */ + (3 * C * C + 3 * C) + (C * C + C) +
-                           (4 * C * C + 4 * C) + (4 * C * C + C);
+  const size_t per_layer =
+      4 * C /* ln_1, ln_2 */ + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C);
   return size_t(c.vocab_size) * C + size_t(c.n_positions) * C + per_layer * l;
 }
 
@@ -56,17 +54,28 @@ LayerViews<F> layer_views_of(const Config& c, F* base, int l) {
   const size_t C = c.n_embd;
   F* p = base + layer_offset(c, l);
   LayerViews<F> v{};
-  v.ln1w = p; p += C;
-  v.ln1b = p; p += C;
-  v.qkvw = p; p += 3 * C * C;
-  v.qkvb = p; p += 3 * C;
-  v.attprojw = p; p += C * C;
-  v.attprojb = p; p += C;
-  v.ln2w = p; p += C;
-  v.ln2b = p; p += C;
-  v.fcw = p; p += 4 * C * C;
-  v.fcb = p; p += 4 * C;
-  v.fcprojw = p; p += 4 * C * C;
+  v.ln1w = p;
+  p += C;
+  v.ln1b = p;
+  p += C;
+  v.qkvw = p;
+  p += 3 * C * C;
+  v.qkvb = p;
+  p += 3 * C;
+  v.attprojw = p;
+  p += C * C;
+  v.attprojb = p;
+  p += C;
+  v.ln2w = p;
+  p += C;
+  v.ln2b = p;
+  p += C;
+  v.fcw = p;
+  p += 4 * C * C;
+  v.fcb = p;
+  p += 4 * C;
+  v.fcprojw = p;
+  p += 4 * C * C;
   v.fcprojb = p;
   return v;
 }

@@ -14,8 +14,8 @@ struct ParamTensor {
   std::vector<long> shape;  // our layout
   size_t offset = 0;        // into the flat buffer
   size_t numel = 0;
-  bool decay = false;       // weight decay applies (matrices and embeddings)
-  bool conv1d = false;      // HF stores it transposed ([C, OC], Conv1D)
+  bool decay = false;   // weight decay applies (matrices and embeddings)
+  bool conv1d = false;  // HF stores it transposed ([C, OC], Conv1D)
 };
 
 // Views of one block's parameters (or of their gradients: same offsets, other buffer). F is

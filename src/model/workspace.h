@@ -11,19 +11,19 @@ namespace tf {
 // What the parallel pass keeps for the backward (and for capture).
 struct Activations {
   int B = 0, T = 0;
-  std::vector<float> resid;     // (L+1, B, T, C): resid[0] = embeddings, resid[l+1] = block l
+  std::vector<float> resid;                    // (L+1, B, T, C): resid[0] = embeddings, resid[l+1] = block l
   std::vector<float> ln1, ln1_mean, ln1_rstd;  // (L, B, T, C), (L, B, T), (L, B, T)
-  std::vector<float> qkv;       // (L, B, T, 3C)
-  std::vector<float> att;       // (L, B, NH, T, T) probabilities
-  std::vector<float> atty;      // (L, B, T, C) attention output before c_proj
-  std::vector<float> resid_mid; // (L, B, T, C) = resid + attn
+  std::vector<float> qkv;                      // (L, B, T, 3C)
+  std::vector<float> att;                      // (L, B, NH, T, T) probabilities
+  std::vector<float> atty;                     // (L, B, T, C) attention output before c_proj
+  std::vector<float> resid_mid;                // (L, B, T, C) = resid + attn
   std::vector<float> ln2, ln2_mean, ln2_rstd;
-  std::vector<float> fch, fch_gelu;  // (L, B, T, 4C)
+  std::vector<float> fch, fch_gelu;            // (L, B, T, 4C)
   std::vector<float> lnf, lnf_mean, lnf_rstd;  // (B, T, C), (B, T), (B, T)
-  std::vector<float> logits;    // (B·T, V) from head_all, (B, V) from head_last, one chunk of
-                                // (rows, V) inside head_loss
-  std::vector<float> losses, lse;  // (B, T)
-  std::vector<int> tokens;      // (B, T)
+  std::vector<float> logits;                   // (B·T, V) from head_all, (B, V) from head_last, one chunk of
+                                               // (rows, V) inside head_loss
+  std::vector<float> losses, lse;              // (B, T)
+  std::vector<int> tokens;                     // (B, T)
 };
 
 // Scratch of the backward: one layer's activation gradients, reused layer after layer.
@@ -55,9 +55,7 @@ struct Workspace {
     return acts.att.data() + (size_t(l) * acts.B + b) * NH * TT;
   }
   // The residual stream of sequence m after block l (l in [0, L]) in the last step.
-  const float* step_hidden(int l, int m) const {
-    return step.hidden.data() + (size_t(l) * step.M + m) * C;
-  }
+  const float* step_hidden(int l, int m) const { return step.hidden.data() + (size_t(l) * step.M + m) * C; }
 };
 
 }  // namespace tf

@@ -51,7 +51,8 @@ T field(const json& j, const char* key, T def, double lo, double hi) {
     if (!v.is_number()) throw BadRequest(std::string(key) + " must be a number");
     const double x = v.get<double>();
     if (!(x >= lo && x <= hi))
-      throw BadRequest(std::string(key) + " = " + v.dump() + " is outside [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+      throw BadRequest(std::string(key) + " = " + v.dump() + " is outside [" + json(lo).dump() + ", " +
+                       json(hi).dump() + "]");
     if constexpr (std::is_integral_v<T>) {
       if (x != double(long(x))) throw BadRequest(std::string(key) + " must be an integer");
     }
@@ -84,8 +85,8 @@ Bounds bounds_of(const std::string& id, const ServerOptions& so) {
 
 // The generation fields of a request body, read by the one declaration of the options
 // (generate/options.h); `names` renames fields for a route (OpenAI's max_tokens and n).
-GenerateSettings generate_settings(const json& j, const ServerOptions& so, const std::map<std::string, std::string>& names,
-                                   int max_def) {
+GenerateSettings generate_settings(const json& j, const ServerOptions& so,
+                                   const std::map<std::string, std::string>& names, int max_def) {
   GenerateSettings s;
   s.max_new = max_def;
   for (const auto& f : generate_fields()) {
@@ -96,18 +97,23 @@ GenerateSettings generate_settings(const json& j, const ServerOptions& so, const
     const Bounds b = bounds_of(id, so);
     void* at = f.at(s);
     switch (f.kind) {
-      case GenerateField::kInt: *static_cast<int*>(at) = field<int>(j, key.c_str(), *static_cast<int*>(at), b.lo, b.hi); break;
+      case GenerateField::kInt:
+        *static_cast<int*>(at) = field<int>(j, key.c_str(), *static_cast<int*>(at), b.lo, b.hi);
+        break;
       case GenerateField::kU64:
         *static_cast<uint64_t*>(at) = field<uint64_t>(j, key.c_str(), *static_cast<uint64_t*>(at), b.lo, b.hi);
         break;
       case GenerateField::kFloat:
         *static_cast<float*>(at) = field<float>(j, key.c_str(), *static_cast<float*>(at), b.lo, b.hi);
         break;
-      case GenerateField::kBool: *static_cast<bool*>(at) = field<bool>(j, key.c_str(), *static_cast<bool*>(at), 0, 0); break;
+      case GenerateField::kBool:
+        *static_cast<bool*>(at) = field<bool>(j, key.c_str(), *static_cast<bool*>(at), 0, 0);
+        break;
       case GenerateField::kString:
         *static_cast<std::string*>(at) = field<std::string>(j, key.c_str(), *static_cast<std::string*>(at), 0, b.hi);
         break;
-      case GenerateField::kStrings: break;
+      case GenerateField::kStrings:
+        break;
     }
   }
   return s;
@@ -116,7 +122,8 @@ GenerateSettings generate_settings(const json& j, const ServerOptions& so, const
 // The page sends every control whatever the strategy: a field the strategy ignores is not an
 // error over HTTP (it is on the command line).
 GenerateOptions generate_options(const json& j, const ServerOptions& so, const char* max_key, int max_def) {
-  return to_options(generate_settings(j, so, {{"max_new", max_key}}, max_def), [](const std::string&) { return false; });
+  return to_options(generate_settings(j, so, {{"max_new", max_key}}, max_def),
+                    [](const std::string&) { return false; });
 }
 
 ToyOptions toy_options(const json& j, const ServerOptions& so) {
@@ -129,7 +136,8 @@ ToyOptions toy_options(const json& j, const ServerOptions& so) {
   std::istringstream in(t.sentence);
   int words = 0;
   for (std::string w; in >> w;) ++words;
-  if (words > so.max_sentence_words) throw BadRequest("sentence has more than " + std::to_string(so.max_sentence_words) + " words");
+  if (words > so.max_sentence_words)
+    throw BadRequest("sentence has more than " + std::to_string(so.max_sentence_words) + " words");
   t.gen = generate_options(j, so, "new", 3);
   return t;
 }
@@ -140,20 +148,35 @@ json sequences_json(const GenerateResult& r, const Tokenizer* tok) {
     json words = json::array();
     if (tok)
       for (int id : q.tokens) words.push_back(tok->token_bytes(id));
-    seqs.push_back({{"tokens", q.tokens}, {"pieces", words}, {"text", q.text}, {"logprob", q.logprob},
-                    {"token_logprobs", q.logprobs}, {"score", q.score}, {"finish_reason", finish_reason_name(q.finish_reason)}});
+    seqs.push_back({{"tokens", q.tokens},
+                    {"pieces", words},
+                    {"text", q.text},
+                    {"logprob", q.logprob},
+                    {"token_logprobs", q.logprobs},
+                    {"score", q.score},
+                    {"finish_reason", finish_reason_name(q.finish_reason)}});
   }
   const auto& s = r.stats;
   json tree = json::array();
   for (const auto& n : r.beam_tree)
-    tree.push_back({{"id", n.id}, {"parent", n.parent}, {"step", n.step}, {"token", n.token},
+    tree.push_back({{"id", n.id},
+                    {"parent", n.parent},
+                    {"step", n.step},
+                    {"token", n.token},
                     {"piece", tok ? tok->token_bytes(n.token) : std::to_string(n.token)},
-                    {"cum_logprob", n.cum_logprob}, {"score", n.score}, {"finished", n.finished}});
+                    {"cum_logprob", n.cum_logprob},
+                    {"score", n.score},
+                    {"finished", n.finished}});
   return {{"sequences", seqs},
           {"beam_tree", tree},
-          {"stats", {{"prefill_tokens", s.prompt_tokens}, {"new_tokens", s.new_tokens},
-                     {"positions_processed", s.positions_processed}, {"forward_passes", s.forward_passes},
-                     {"flops", s.flops}, {"seconds", s.prefill_s + s.decode_s}, {"kv_cache_bytes", s.kv_cache_bytes}}}};
+          {"stats",
+           {{"prefill_tokens", s.prompt_tokens},
+            {"new_tokens", s.new_tokens},
+            {"positions_processed", s.positions_processed},
+            {"forward_passes", s.forward_passes},
+            {"flops", s.flops},
+            {"seconds", s.prefill_s + s.decode_s},
+            {"kv_cache_bytes", s.kv_cache_bytes}}}};
 }
 
 // The served model is const and shared: each request runs it with a workspace of its own, so
@@ -180,9 +203,7 @@ void send_json(httplib::Response& res, const json& j, int status = 200) {
 
 // OpenAI's names for two of the fields, and its finish reasons.
 const std::map<std::string, std::string> kOpenAiNames = {{"max_new", "max_tokens"}, {"num_return", "n"}};
-const char* openai_finish_reason(FinishReason r) {
-  return r == FinishReason::kEos ? "stop" : finish_reason_name(r);
-}
+const char* openai_finish_reason(FinishReason r) { return r == FinishReason::kEos ? "stop" : finish_reason_name(r); }
 
 void completions(const json& j, Served& m, const ServerOptions& so, httplib::Response& res) {
   if (!j.contains("prompt") || !j["prompt"].is_string()) throw BadRequest("prompt must be a string");
@@ -193,7 +214,8 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   if (gs.num_return > 1 && gs.strategy == "greedy") throw BadRequest("n > 1 needs temperature > 0");
   GenerateOptions g = to_options(gs, [](const std::string&) { return false; });
   if (j.contains("stop") && !j["stop"].is_null()) {
-    if (j["stop"].is_string()) g.stop = {j["stop"].get<std::string>()};
+    if (j["stop"].is_string())
+      g.stop = {j["stop"].get<std::string>()};
     else if (j["stop"].is_array() && j["stop"].size() <= 4) {
       for (auto& s : j["stop"]) {
         if (!s.is_string() || s.get<std::string>().empty()) throw BadRequest("stop must hold non-empty strings");
@@ -230,13 +252,18 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
         }
         lp = {{"tokens", toks}, {"token_logprobs", q.logprobs}, {"top_logprobs", nullptr}, {"text_offset", offs}};
       }
-      choices.push_back({{"text", q.text}, {"index", i}, {"logprobs", lp},
-                         {"finish_reason", openai_finish_reason(q.finish_reason)}});
+      choices.push_back(
+          {{"text", q.text}, {"index", i}, {"logprobs", lp}, {"finish_reason", openai_finish_reason(q.finish_reason)}});
     }
-    send_json(res, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
+    send_json(res, {{"id", id},
+                    {"object", "text_completion"},
+                    {"created", created},
+                    {"model", m.name},
                     {"choices", choices},
-                    {"usage", {{"prompt_tokens", ids.size()}, {"completion_tokens", r.stats.new_tokens},
-                               {"total_tokens", ids.size() + r.stats.new_tokens}}}});
+                    {"usage",
+                     {{"prompt_tokens", ids.size()},
+                      {"completion_tokens", r.stats.new_tokens},
+                      {"total_tokens", ids.size() + r.stats.new_tokens}}}});
     return;
   }
   // Server-sent events: one event per token (UTF-8 characters never split), then [DONE].
@@ -244,7 +271,10 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   res.set_chunked_content_provider("text/event-stream", [&m, g, ids, id, created](size_t, httplib::DataSink& sink) {
     std::vector<std::string> pending(g.num_return());
     auto event = [&](int i, const std::string& text, const json& finish) {
-      const json e = {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", m.name},
+      const json e = {{"id", id},
+                      {"object", "text_completion"},
+                      {"created", created},
+                      {"model", m.name},
                       {"choices", {{{"text", text}, {"index", i}, {"logprobs", nullptr}, {"finish_reason", finish}}}}};
       const std::string s = "data: " + e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
       return sink.write(s.data(), s.size());
@@ -300,8 +330,11 @@ void run_server(const ServerOptions& so) {
       const std::string v = req.get_header_value("Content-Length");
       const bool too_big = v.size() > 15 || std::stoull("0" + v) > so.max_body_bytes;
       if (too_big) {
-        send_json(res, {{"error", {{"message", "request body of " + v + " bytes is larger than the server accepts (" +
-                                                   std::to_string(so.max_body_bytes) + ")"}}}}, 413);
+        send_json(res,
+                  {{"error",
+                    {{"message", "request body of " + v + " bytes is larger than the server accepts (" +
+                                     std::to_string(so.max_body_bytes) + ")"}}}},
+                  413);
         res.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -314,11 +347,15 @@ void run_server(const ServerOptions& so) {
     } catch (const FieldError& e) {  // a generation option, named as this route's field
       const bool openai = req.path.starts_with("/v1/");
       const bool toy = req.path == "/api/explain" || req.path == "/api/train";
-      send_json(res, {{"error", {{"message", render_field_error(e, [&](const std::string& id) {
-                                   if (openai && kOpenAiNames.count(id)) return kOpenAiNames.at(id);
-                                   if (toy && id == "max_new") return std::string("new");
-                                   return json_name(id);
-                                 })}}}}, 400);
+      send_json(res,
+                {{"error",
+                  {{"message", render_field_error(e,
+                                                  [&](const std::string& id) {
+                                                    if (openai && kOpenAiNames.count(id)) return kOpenAiNames.at(id);
+                                                    if (toy && id == "max_new") return std::string("new");
+                                                    return json_name(id);
+                                                  })}}}},
+                400);
     } catch (const Error& e) {  // BadRequest and every validation error of the engine
       send_json(res, {{"error", {{"message", e.what()}}}}, 400);
     } catch (const std::exception& e) {
@@ -327,7 +364,7 @@ void run_server(const ServerOptions& so) {
   });
   srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string msg = res.status == 413 ? "request body is larger than the server accepts"
+    const std::string msg = res.status == 413   ? "request body is larger than the server accepts"
                             : res.status == 404 ? "no such path: " + req.path
                                                 : "HTTP " + std::to_string(res.status);
     send_json(res, {{"error", {{"message", msg}}}}, res.status);
@@ -350,11 +387,18 @@ void run_server(const ServerOptions& so) {
     }
     if (path == "/api/info") {
       const Config& c = served.model->config();
-      send_json(res, {{"model", served.name}, {"tokenizer", served.tok->kind()}, {"vocab_size", c.vocab_size},
-                      {"n_positions", c.n_positions}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
-                      {"n_head", c.n_head}, {"parameters", served.model->params().size()},
-                      {"limits", {{"max_body_bytes", so.max_body_bytes}, {"max_new_tokens", so.max_new_tokens},
-                                  {"max_sentence_words", so.max_sentence_words}}},
+      send_json(res, {{"model", served.name},
+                      {"tokenizer", served.tok->kind()},
+                      {"vocab_size", c.vocab_size},
+                      {"n_positions", c.n_positions},
+                      {"n_embd", c.n_embd},
+                      {"n_layer", c.n_layer},
+                      {"n_head", c.n_head},
+                      {"parameters", served.model->params().size()},
+                      {"limits",
+                       {{"max_body_bytes", so.max_body_bytes},
+                        {"max_new_tokens", so.max_new_tokens},
+                        {"max_sentence_words", so.max_sentence_words}}},
                       {"validation_sample", validation_sample(served.validation)},
                       {"has_run_loss", served.run_loss.is_object()}});
       return;
@@ -379,7 +423,8 @@ void run_server(const ServerOptions& so) {
       return;
     }
     const ToyOptions t = toy_options(j, so);
-    if (std::holds_alternative<BeamSearch>(t.gen.search)) throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
+    if (std::holds_alternative<BeamSearch>(t.gen.search))
+      throw BadRequest("explain walks greedy or sample; use /api/generate for beams");
     send_json(res, explain_toy(t));
   });
   // Training the toy live: server-sent events, one {"step", "loss"} per training step, then
@@ -425,9 +470,8 @@ void run_server(const ServerOptions& so) {
     out["vocab"] = toy.vocab;
     send_json(res, out);
   });
-  srv.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
-    completions(parse_body(req), served, so, res);
-  });
+  srv.Post("/v1/completions",
+           [&](const httplib::Request& req, httplib::Response& res) { completions(parse_body(req), served, so, res); });
 
   if (!srv.bind_to_port(so.host.c_str(), so.port))
     throw Error("cannot listen on " + so.host + ":" + std::to_string(so.port) + " (in use, or not an address here)");

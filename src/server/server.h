@@ -8,7 +8,7 @@ namespace tf {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless the user asks for another address
   int port = 8080;
-  std::string model_dir;           // "" = the toy model of the walkthrough
+  std::string model_dir;  // "" = the toy model of the walkthrough
   size_t max_body_bytes = 64 * 1024;
   int max_new_tokens = 256;
   int max_sentence_words = 32;

@@ -17,8 +17,11 @@ AddedTokens::AddedTokens(const nlohmann::json& j, const std::string& where) {
         !t.contains("content") || !t["content"].is_string() || t["content"].get<std::string>().empty())
       throw Error(where + ": " + key + " must have a non-negative integer id and a non-empty content");
     auto flag = [&](const char* k) { return t.contains(k) && t[k].is_boolean() && t[k].get<bool>(); };
-    tokens_.push_back({.id = t["id"].get<int>(), .content = t["content"].get<std::string>(),
-                       .special = flag("special"), .lstrip = flag("lstrip"), .rstrip = flag("rstrip")});
+    tokens_.push_back({.id = t["id"].get<int>(),
+                       .content = t["content"].get<std::string>(),
+                       .special = flag("special"),
+                       .lstrip = flag("lstrip"),
+                       .rstrip = flag("rstrip")});
   }
   index();
 }
@@ -47,8 +50,7 @@ namespace {
 // Unicode White_Space, what lstrip/rstrip remove (Rust's char::is_whitespace).
 bool is_space_cp(int cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-         cp == 0x205F || cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 int decode_cp(std::string_view s, int n) {
   if (n == 1) return static_cast<unsigned char>(s[0]);

@@ -45,7 +45,7 @@ class AddedTokens {
   void index();
   std::vector<AddedToken> tokens_;
   StringMap<int> by_content_;
-  std::vector<size_t> lengths_;                           // distinct content lengths, longest first
+  std::vector<size_t> lengths_;  // distinct content lengths, longest first
   std::bitset<256> first_bytes_;
 };
 

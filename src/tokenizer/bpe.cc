@@ -59,8 +59,7 @@ class BpeTokenizer final : public Tokenizer {
     PCRE2_SIZE off = 0;
     re_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
                         PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
-    if (!re_) throw Error("cannot compile GPT-2's pre-tokenizer pattern (PCRE2 error " +
-                          std::to_string(err) + ")");
+    if (!re_) throw Error("cannot compile GPT-2's pre-tokenizer pattern (PCRE2 error " + std::to_string(err) + ")");
     pcre2_jit_compile(re_, PCRE2_JIT_COMPLETE);  // a speed-up only; falls back when absent
   }
   ~BpeTokenizer() override { pcre2_code_free(re_); }
@@ -106,8 +105,7 @@ class BpeTokenizer final : public Tokenizer {
     std::vector<bool> seen(j.size(), false);
     for (auto& [tok, v] : j.items()) {
       if (!v.is_number_integer() || v.get<long>() < 0 || v.get<size_t>() >= j.size())
-        throw Error(path + ": token " + tok + " has id " + v.dump() + ", not in [0, " +
-                    std::to_string(j.size()) + ")");
+        throw Error(path + ": token " + tok + " has id " + v.dump() + ", not in [0, " + std::to_string(j.size()) + ")");
       const int id = v.get<int>();
       if (seen[id]) throw Error(path + ": id " + std::to_string(id) + " is used twice");
       seen[id] = true;
@@ -206,8 +204,6 @@ class BpeTokenizer final : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& dir) {
-  return std::make_unique<BpeTokenizer>(dir);
-}
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& dir) { return std::make_unique<BpeTokenizer>(dir); }
 
 }  // namespace tf

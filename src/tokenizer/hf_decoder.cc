@@ -11,7 +11,8 @@ namespace tf {
 
 Decoder::Decoder(const nlohmann::json& j, const std::string& where) {
   if (j.is_null())  // huggingface/tokenizers then joins tokens with spaces: not a byte decoding
-    throw Error(where + ": decoder is null; a decoder chain (ByteLevel, or Replace/ByteFallback/Fuse/Strip) is required");
+    throw Error(where +
+                ": decoder is null; a decoder chain (ByteLevel, or Replace/ByteFallback/Fuse/Strip) is required");
   parse(j, where, "decoder");
 }
 
@@ -110,7 +111,9 @@ std::string Decoder::token_bytes(const std::string& token, bool added) const {
             std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4])))
           t = std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
         break;
-      case Step::kStrip: strip(t, s.from, s.start, s.stop); break;
+      case Step::kStrip:
+        strip(t, s.from, s.start, s.stop);
+        break;
     }
   }
   return t;

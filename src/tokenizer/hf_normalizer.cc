@@ -16,8 +16,7 @@ void Normalizer::parse(const nlohmann::json& j, const std::string& where, const 
     throw Error(where + ": " + key + " must be null or an object with a \"type\"");
   const std::string type = j["type"].get<std::string>();
   auto str = [&](const nlohmann::json& o, const char* k) {
-    if (!o.contains(k) || !o[k].is_string())
-      throw Error(where + ": " + key + "." + k + " must be a string");
+    if (!o.contains(k) || !o[k].is_string()) throw Error(where + ": " + key + "." + k + " must be a string");
     return o[k].get<std::string>();
   };
   if (type == "Sequence") {
@@ -26,8 +25,10 @@ void Normalizer::parse(const nlohmann::json& j, const std::string& where, const 
     for (size_t i = 0; i < j["normalizers"].size(); ++i)
       parse(j["normalizers"][i], where, key + ".normalizers[" + std::to_string(i) + "]");
   } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-    const UnicodeForm f = type == "NFC" ? UnicodeForm::kNfc : type == "NFD" ? UnicodeForm::kNfd
-                        : type == "NFKC" ? UnicodeForm::kNfkc : UnicodeForm::kNfkd;
+    const UnicodeForm f = type == "NFC"    ? UnicodeForm::kNfc
+                          : type == "NFD"  ? UnicodeForm::kNfd
+                          : type == "NFKC" ? UnicodeForm::kNfkc
+                                           : UnicodeForm::kNfkd;
     steps_.push_back({.kind = Step::kUnicode, .form = f});
   } else if (type == "Prepend") {
     steps_.push_back({.kind = Step::kPrepend, .text = str(j, "prepend")});
@@ -36,8 +37,10 @@ void Normalizer::parse(const nlohmann::json& j, const std::string& where, const 
       throw Error(where + ": " + key + ".pattern must be {\"String\": ...} or {\"Regex\": ...}");
     const auto& p = j["pattern"];
     Step s{.kind = Step::kReplace, .content = str(j, "content")};
-    if (p.contains("String")) s.text = str(p, "String");
-    else s.regex = std::make_shared<Regex>(str(p, "Regex"), false, where + ": " + key + ".pattern.Regex");
+    if (p.contains("String"))
+      s.text = str(p, "String");
+    else
+      s.regex = std::make_shared<Regex>(str(p, "Regex"), false, where + ": " + key + ".pattern.Regex");
     steps_.push_back(std::move(s));
   } else {
     throw Error(where + ": " + key + ".type \"" + type +
@@ -64,9 +67,13 @@ std::string replace_all(const std::string& text, const std::string& from, const 
 std::string Normalizer::operator()(std::string text) const {
   for (const Step& s : steps_) {
     switch (s.kind) {
-      case Step::kUnicode: text = unicode_normalize(text, s.form); break;
+      case Step::kUnicode:
+        text = unicode_normalize(text, s.form);
+        break;
       // huggingface/tokenizers prepends only to non-empty text.
-      case Step::kPrepend: if (!text.empty()) text = s.text + text; break;
+      case Step::kPrepend:
+        if (!text.empty()) text = s.text + text;
+        break;
       case Step::kReplace:
         if (!s.regex) {
           text = replace_all(text, s.text, s.content);

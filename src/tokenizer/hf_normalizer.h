@@ -25,9 +25,9 @@ class Normalizer {
   struct Step {
     enum Kind { kUnicode, kPrepend, kReplace } kind;
     UnicodeForm form = UnicodeForm::kNfc;
-    std::string text;                // Prepend's prefix, Replace's literal pattern
-    std::string content;             // Replace's replacement
-    std::shared_ptr<Regex> regex;    // Replace's regex pattern, when it is one
+    std::string text;              // Prepend's prefix, Replace's literal pattern
+    std::string content;           // Replace's replacement
+    std::shared_ptr<Regex> regex;  // Replace's regex pattern, when it is one
   };
   void parse(const nlohmann::json& j, const std::string& where, const std::string& key);
   std::vector<Step> steps_;

@@ -8,8 +8,7 @@ namespace tf {
 namespace {
 
 // The regex of ByteLevel's use_regex (huggingface/tokenizers pre_tokenizers/byte_level.rs).
-constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 void append_utf8(std::string& s, int cp) {
   if (cp < 0x80) {
@@ -68,8 +67,8 @@ void PreTokenizer::parse(const nlohmann::json& j, const std::string& where, cons
                   "\" is not supported (supported: Isolated, Removed)");
     if (flag("invert", false)) throw Error(where + ": " + key + ".invert true is not supported");
     const std::string pat = literal ? p["String"].get<std::string>() : p["Regex"].get<std::string>();
-    splits_.push_back({std::make_shared<Regex>(pat, literal, where + ": " + key + ".pattern"),
-                       behavior == "Isolated", false});
+    splits_.push_back(
+        {std::make_shared<Regex>(pat, literal, where + ": " + key + ".pattern"), behavior == "Isolated", false});
   } else if (type == "ByteLevel") {
     const bool prefix = flag("add_prefix_space", true);
     if (flag("use_regex", true))
@@ -78,8 +77,7 @@ void PreTokenizer::parse(const nlohmann::json& j, const std::string& where, cons
       splits_.push_back({nullptr, true, true});
     byte_level_ = true;
   } else {
-    throw Error(where + ": " + key + ".type \"" + type +
-                "\" is not supported (supported: Split, ByteLevel, Sequence)");
+    throw Error(where + ": " + key + ".type \"" + type + "\" is not supported (supported: Split, ByteLevel, Sequence)");
   }
 }
 

@@ -25,8 +25,8 @@ class PreTokenizer {
  private:
   struct Split {
     std::shared_ptr<Regex> regex;
-    bool keep_matches;     // Isolated: matches and the text between are words; Removed: only the text between
-    bool prefix_space;     // ByteLevel's add_prefix_space: a word not starting with ' ' gets one first
+    bool keep_matches;  // Isolated: matches and the text between are words; Removed: only the text between
+    bool prefix_space;  // ByteLevel's add_prefix_space: a word not starting with ' ' gets one first
   };
   void parse(const nlohmann::json& j, const std::string& where, const std::string& key);
   std::vector<Split> splits_;

@@ -27,8 +27,7 @@ const nlohmann::json& model_of(const nlohmann::json& j, const std::string& where
     throw Error(where + ": model must be an object");
   const auto& m = j["model"];
   const std::string type = m.value("type", std::string("(none)"));
-  if (type != "BPE")
-    throw Error(where + ": model.type \"" + type + "\" is not supported (only BPE)");
+  if (type != "BPE") throw Error(where + ": model.type \"" + type + "\" is not supported (only BPE)");
   return m;
 }
 
@@ -58,7 +57,8 @@ class HfTokenizer final : public Tokenizer {
     for (const AddedToken& t : added_.tokens()) special_[t.id] = special_[t.id] || t.special;
 
     const std::string config_path = dir + "/tokenizer_config.json";
-    const nlohmann::json config = std::filesystem::exists(config_path) ? read_json(config_path) : nlohmann::json::object();
+    const nlohmann::json config =
+        std::filesystem::exists(config_path) ? read_json(config_path) : nlohmann::json::object();
     if (!config.is_object()) throw Error(config_path + ": expected a JSON object");
     bos_ = token_of_config(config, "bos_token", config_path);
     eos_ = token_of_config(config, "eos_token", config_path);
@@ -68,7 +68,8 @@ class HfTokenizer final : public Tokenizer {
     post_processor(j.value("post_processor", nlohmann::json()), where, "post_processor");
     // tokenizer_config.json's add_bos_token / add_eos_token, where given, override the
     // post-processor, as transformers' LlamaTokenizerFast rebuilds its template from them.
-    for (auto [key, token, ids] : {std::tuple{"add_bos_token", bos_, &prefix_}, std::tuple{"add_eos_token", eos_, &suffix_}}) {
+    for (auto [key, token, ids] :
+         {std::tuple{"add_bos_token", bos_, &prefix_}, std::tuple{"add_eos_token", eos_, &suffix_}}) {
       if (!config.contains(key) || config[key].is_null()) continue;
       if (!config[key].is_boolean()) throw Error(config_path + ": " + key + " must be true or false");
       if (config[key].get<bool>() && token < 0)
@@ -112,7 +113,8 @@ class HfTokenizer final : public Tokenizer {
   // A token in tokenizer_config.json: "<s>", or {"content": "<s>", "__type": "AddedToken"}.
   int id_of_token_value(const nlohmann::json& v) const {
     if (v.is_string()) return id_of(v.get<std::string>());
-    if (v.is_object() && v.contains("content") && v["content"].is_string()) return id_of(v["content"].get<std::string>());
+    if (v.is_object() && v.contains("content") && v["content"].is_string())
+      return id_of(v["content"].get<std::string>());
     return -1;
   }
   int token_of_config(const nlohmann::json& config, const char* key, const std::string& path) const {

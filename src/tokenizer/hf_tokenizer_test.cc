@@ -21,7 +21,9 @@ using nlohmann::json;
 TEST(HfBpe, MergesAsStringsAndAsPairsAgree) {
   const json vocab = {{"a", 0}, {"b", 1}, {"c", 2}, {"ab", 3}, {"bc", 4}, {"abc", 5}};
   const BpeModel strings({{"type", "BPE"}, {"vocab", vocab}, {"merges", {"b c", "a bc"}}}, "t");
-  const BpeModel pairs({{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({json::array({"b", "c"}), json::array({"a", "bc"})})}}, "t");
+  const BpeModel pairs(
+      {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({json::array({"b", "c"}), json::array({"a", "bc"})})}},
+      "t");
   for (const BpeModel* m : {&strings, &pairs}) {
     std::vector<int> ids;
     m->encode("abcab", ids);  // b c first (rank 0), then a bc; "ab" has no merge
@@ -56,14 +58,22 @@ TEST(HfBpe, ByteFallbackAndFusedUnknowns) {
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     vocab[name] = 2 + b;
   }
-  const BpeModel fb({{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"unk_token", "<unk>"},
-                     {"byte_fallback", true}}, "t");
+  const BpeModel fb(
+      {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"unk_token", "<unk>"}, {"byte_fallback", true}},
+      "t");
   std::vector<int> ids;
-  fb.encode("a\xC3\xA9" "a\xFF", ids);  // é is C3 A9; a lone FF is invalid UTF-8
+  fb.encode(
+      "a\xC3\xA9"
+      "a\xFF",
+      ids);  // é is C3 A9; a lone FF is invalid UTF-8
   EXPECT_EQ(ids, (std::vector<int>{1, 2 + 0xC3, 2 + 0xA9, 1, 2 + 0xFF}));
 
-  const BpeModel fuse({{"type", "BPE"}, {"vocab", {{"<unk>", 0}, {"a", 1}}}, {"merges", json::array()},
-                       {"unk_token", "<unk>"}, {"fuse_unk", true}}, "t");
+  const BpeModel fuse({{"type", "BPE"},
+                       {"vocab", {{"<unk>", 0}, {"a", 1}}},
+                       {"merges", json::array()},
+                       {"unk_token", "<unk>"},
+                       {"fuse_unk", true}},
+                      "t");
   ids.clear();
   fuse.encode("xyzaxa", ids);
   EXPECT_EQ(ids, (std::vector<int>{0, 1, 0, 1}));
@@ -89,7 +99,8 @@ TEST(HfBpe, LongWordIsNotQuadratic) {
 }
 
 TEST(AddedTokens, LongestMatchAndStrip) {
-  AddedTokens a({{.id = 7, .content = "<s>"}, {.id = 8, .content = "<s>x", .rstrip = true},
+  AddedTokens a({{.id = 7, .content = "<s>"},
+                 {.id = 8, .content = "<s>x", .rstrip = true},
                  {.id = 9, .content = "</s>", .lstrip = true}});
   const auto p = a.split("hi <s>x  yo  </s><s>");
   ASSERT_EQ(p.size(), 5u);
@@ -103,10 +114,13 @@ TEST(AddedTokens, LongestMatchAndStrip) {
 TEST(UnicodeNorm, NfcComposesAndKeepsInvalidBytes) {
   EXPECT_EQ(unicode_normalize("e\xCC\x81", UnicodeForm::kNfc), "\xC3\xA9");  // e + U+0301 -> é
   EXPECT_EQ(unicode_normalize("\xC3\xA9", UnicodeForm::kNfd), "e\xCC\x81");
-  EXPECT_EQ(unicode_normalize("\xEF\xAC\x81", UnicodeForm::kNfkc), "fi");     // ﬁ ligature
+  EXPECT_EQ(unicode_normalize("\xEF\xAC\x81", UnicodeForm::kNfkc), "fi");  // ﬁ ligature
   // Hangul jamo compose into a syllable: U+1100 U+1161 -> U+AC00.
   EXPECT_EQ(unicode_normalize("\xE1\x84\x80\xE1\x85\xA1", UnicodeForm::kNfc), "\xEA\xB0\x80");
-  EXPECT_EQ(unicode_normalize("a\xFF" "e\xCC\x81\xC3", UnicodeForm::kNfc), "a\xFF\xC3\xA9\xC3");
+  EXPECT_EQ(unicode_normalize("a\xFF"
+                              "e\xCC\x81\xC3",
+                              UnicodeForm::kNfc),
+            "a\xFF\xC3\xA9\xC3");
 }
 
 // A sentencepiece-style tokenizer.json in the Llama-2 manner, small enough to check by hand.
@@ -122,20 +136,35 @@ std::string write_spm_tokenizer(const json& model_type = "BPE") {
   int next = 259;
   for (const char* t : {"\u2581", "h", "i", "\u2581h", "\u2581hi"}) vocab[t] = next++;
   const json j = {
-      {"added_tokens", {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-                        {{"id", 1}, {"content", "<s>"}, {"special", true}},
-                        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
-      {"normalizer", {{"type", "Sequence"}, {"normalizers", {{{"type", "Prepend"}, {"prepend", "\u2581"}},
-                                                              {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}}},
+      {"added_tokens",
+       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+        {{"id", 1}, {"content", "<s>"}, {"special", true}},
+        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
+      {"normalizer",
+       {{"type", "Sequence"},
+        {"normalizers",
+         {{{"type", "Prepend"}, {"prepend", "\u2581"}},
+          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}}},
       {"pre_tokenizer", nullptr},
-      {"post_processor", {{"type", "TemplateProcessing"},
-                          {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-                          {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
-      {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
-                                                        {{"type", "ByteFallback"}}, {{"type", "Fuse"}},
-                                                        {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
-      {"model", {{"type", model_type}, {"vocab", vocab}, {"merges", {"\u2581 h", "\u2581h i"}}, {"unk_token", "<unk>"},
-                 {"byte_fallback", true}, {"fuse_unk", true}}}};
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single",
+         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders",
+         {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+          {{"type", "ByteFallback"}},
+          {{"type", "Fuse"}},
+          {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
+      {"model",
+       {{"type", model_type},
+        {"vocab", vocab},
+        {"merges", {"\u2581 h", "\u2581h i"}},
+        {"unk_token", "<unk>"},
+        {"byte_fallback", true},
+        {"fuse_unk", true}}}};
   std::ofstream(dir + "/tokenizer.json") << j.dump();
   std::ofstream(dir + "/tokenizer_config.json") << json({{"bos_token", "<s>"}, {"eos_token", "</s>"}}).dump();
   return dir;

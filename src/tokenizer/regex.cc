@@ -15,8 +15,8 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& what) 
   if (!code_) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw Error(what + ": cannot compile the regex " + pattern + " at offset " + std::to_string(off) +
-                " (" + reinterpret_cast<char*>(msg) + ")");
+    throw Error(what + ": cannot compile the regex " + pattern + " at offset " + std::to_string(off) + " (" +
+                reinterpret_cast<char*>(msg) + ")");
   }
   pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // a speed-up only; falls back when absent
 }

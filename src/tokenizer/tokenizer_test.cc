@@ -36,7 +36,8 @@ std::string write_small_bpe() {
   };
   auto utf8 = [](int cp) {
     std::string s;
-    if (cp < 0x80) s += char(cp);
+    if (cp < 0x80)
+      s += char(cp);
     else {
       s += char(0xC0 | (cp >> 6));
       s += char(0x80 | (cp & 0x3F));
@@ -58,7 +59,9 @@ std::string write_small_bpe() {
     vocab += std::to_string(b);
     vocab += ',';
   }
-  vocab += "\"ab\":256,\"abab\":257,\"\xC4\xA0" "a\":258}";  // Ġ = U+0120 = byte 0x20
+  vocab +=
+      "\"ab\":256,\"abab\":257,\"\xC4\xA0"
+      "a\":258}";  // Ġ = U+0120 = byte 0x20
   std::ofstream(dir + "/vocab.json") << vocab;
   std::ofstream(dir + "/merges.txt") << "#version: 0.2\na b\nab ab\n\xC4\xA0 a\n";
   return dir;
@@ -96,9 +99,9 @@ TEST(BpeTokenizer, BadFilesNameTheFile) {
 
 TEST(Utf8, CompletePrefixHoldsBackAPartialCharacter) {
   EXPECT_EQ(utf8_complete_prefix("abc"), 3u);
-  EXPECT_EQ(utf8_complete_prefix("a\xC3"), 1u);          // lead byte of é alone
-  EXPECT_EQ(utf8_complete_prefix("a\xC3\xA9"), 3u);      // é complete
-  EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x99"), 0u);   // 3 of the 4 bytes of 🙂
+  EXPECT_EQ(utf8_complete_prefix("a\xC3"), 1u);         // lead byte of é alone
+  EXPECT_EQ(utf8_complete_prefix("a\xC3\xA9"), 3u);     // é complete
+  EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x99"), 0u);  // 3 of the 4 bytes of 🙂
   EXPECT_EQ(utf8_complete_prefix("\xF0\x9F\x99\x82"), 4u);
 }
 

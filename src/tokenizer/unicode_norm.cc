@@ -15,7 +15,8 @@ int utf8_char_len(std::string_view s) {
   if (c < 0x80) return 1;
   int n;
   unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte (Unicode table 3-7)
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
   else if (c >= 0xE0 && c <= 0xEF) {
     n = 3;
     if (c == 0xE0) lo = 0xA0;  // no overlong forms
@@ -41,10 +42,18 @@ const UNormalizer2* instance(UnicodeForm form) {
   UErrorCode err = U_ZERO_ERROR;
   const UNormalizer2* n = nullptr;
   switch (form) {
-    case UnicodeForm::kNfc: n = unorm2_getNFCInstance(&err); break;
-    case UnicodeForm::kNfd: n = unorm2_getNFDInstance(&err); break;
-    case UnicodeForm::kNfkc: n = unorm2_getNFKCInstance(&err); break;
-    case UnicodeForm::kNfkd: n = unorm2_getNFKDInstance(&err); break;
+    case UnicodeForm::kNfc:
+      n = unorm2_getNFCInstance(&err);
+      break;
+    case UnicodeForm::kNfd:
+      n = unorm2_getNFDInstance(&err);
+      break;
+    case UnicodeForm::kNfkc:
+      n = unorm2_getNFKCInstance(&err);
+      break;
+    case UnicodeForm::kNfkd:
+      n = unorm2_getNFKDInstance(&err);
+      break;
   }
   if (U_FAILURE(err)) throw Error(std::string("ICU normalizer unavailable: ") + u_errorName(err));
   return n;

@@ -24,10 +24,10 @@ void fsync_dir(const fs::path& d) {
 }
 }  // namespace
 
-void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt,
-                     const TrainState& state, const std::string& tokenizer_dir) {
+void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt, const TrainState& state,
+                     const std::string& tokenizer_dir) {
   const fs::path root(out), cur = root / "tformer_state", fresh = root / "tformer_state.new",
-                 old = root / "tformer_state.old";
+                            old = root / "tformer_state.old";
   fs::remove_all(fresh);
   fs::create_directories(fresh);
   save_model_dir(fresh.string(), model);
@@ -38,8 +38,7 @@ void save_checkpoint(const std::string& out, const Model& model, const Optimizer
     moments.push_back({"adam.v", {n}, opt.v.data()});
   }
   write_safetensors((fresh / "optimizer.safetensors").string(), moments,
-                    {{"format", "tformer-optimizer"}, {"kind", opt.config().kind},
-                     {"t", std::to_string(opt.t)}});
+                    {{"format", "tformer-optimizer"}, {"kind", opt.config().kind}, {"t", std::to_string(opt.t)}});
   const nlohmann::json j = {{"step", state.step},
                             {"options", state.options},
                             {"data_fingerprint", state.data_fingerprint},

@@ -22,8 +22,8 @@ struct TrainState {
   long data_tokens = 0;
 };
 
-void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt,
-                     const TrainState& state, const std::string& tokenizer_dir);
+void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt, const TrainState& state,
+                     const std::string& tokenizer_dir);
 // The folder holding the latest complete state, or "" when out holds no training run.
 std::string find_state_dir(const std::string& out);
 TrainState read_train_state(const std::string& state_dir);

@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/rng.h"
 #include "core/file.h"
+#include "core/rng.h"
 
 namespace fs = std::filesystem;
 
@@ -38,14 +38,13 @@ uint64_t token_fingerprint(const std::vector<int>& tokens) {
   return h;
 }
 
-Batcher::Batcher(const std::vector<int>& tokens, double val_fraction, int T, DataOrder order,
-                 uint64_t seed)
+Batcher::Batcher(const std::vector<int>& tokens, double val_fraction, int T, DataOrder order, uint64_t seed)
     : tokens_(tokens), T_(T), order_(order), seed_(seed) {
   const long N = long(tokens.size());
   n_train_ = N - long(std::floor(val_fraction * double(N)));
   if (n_train_ < T + 1)
-    throw Error("the training set has " + std::to_string(n_train_) + " tokens; --seq " +
-                std::to_string(T) + " needs at least " + std::to_string(T + 1));
+    throw Error("the training set has " + std::to_string(n_train_) + " tokens; --seq " + std::to_string(T) +
+                " needs at least " + std::to_string(T + 1));
 }
 
 long Batcher::row_start(long g) {

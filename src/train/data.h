@@ -28,8 +28,7 @@ enum class DataOrder { kSequential, kShuffle };
 class Batcher {
  public:
   // Throws Error when the training set is shorter than T+1 tokens.
-  Batcher(const std::vector<int>& tokens, double val_fraction, int T, DataOrder order,
-          uint64_t seed);
+  Batcher(const std::vector<int>& tokens, double val_fraction, int T, DataOrder order, uint64_t seed);
   // Start offset (into the training set) of global row g.
   long row_start(long g);
   // Fills inputs/targets (B,T) with rows g0 .. g0+B−1.

@@ -15,9 +15,9 @@ class Dist {
   bool is_root() const { return rank_ == 0; }
   void allreduce_sum(float* data, size_t n);  // in place; no-op alone
   double allreduce_sum(double x);
-  bool any(bool flag);                        // true when it is true on any rank
+  bool any(bool flag);  // true when it is true on any rank
   void barrier();
-  double allreduce_seconds = 0;               // time spent in gradient all-reduces
+  double allreduce_seconds = 0;  // time spent in gradient all-reduces
 
  private:
   Dist();

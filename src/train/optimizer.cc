@@ -45,8 +45,7 @@ double clip_grad_norm(float* g, size_t n, double bound) {
   return norm;
 }
 
-Optimizer::Optimizer(const std::vector<ParamTensor>& table, OptimizerConfig cfg)
-    : table_(table), cfg_(std::move(cfg)) {
+Optimizer::Optimizer(const std::vector<ParamTensor>& table, OptimizerConfig cfg) : table_(table), cfg_(std::move(cfg)) {
   if (cfg_.kind != "adamw" && cfg_.kind != "sgd")
     throw UsageError("--optimizer must be adamw or sgd, got " + cfg_.kind);
   if (cfg_.kind == "adamw") {
@@ -64,8 +63,8 @@ void Optimizer::step(float* params, const float* grads, double lr) {
     float* w = params + p.offset;
     const float* g = grads + p.offset;
     if (cfg_.kind == "adamw") {
-      adamw_update(w, g, m.data() + p.offset, v.data() + p.offset, p.numel, float(lr),
-                   float(cfg_.beta1), float(cfg_.beta2), float(cfg_.eps), wd, t);
+      adamw_update(w, g, m.data() + p.offset, v.data() + p.offset, p.numel, float(lr), float(cfg_.beta1),
+                   float(cfg_.beta2), float(cfg_.eps), wd, t);
     } else {  // plain SGD, decoupled weight decay as in AdamW
       const float decay = 1.0f - float(lr) * wd, flr = float(lr);
       for (size_t i = 0; i < p.numel; ++i) w[i] = w[i] * decay - flr * g[i];

@@ -30,8 +30,8 @@ class Optimizer {
   // One update at learning rate lr. Frozen tensors (by name) are not touched. Weight decay
   // applies to tensors with decay=true (matrices and embeddings), not to biases or LayerNorm.
   void step(float* params, const float* grads, double lr);
-  long t = 0;                  // steps taken
-  std::vector<float> m, v;     // AdamW moments, flat like the parameters
+  long t = 0;               // steps taken
+  std::vector<float> m, v;  // AdamW moments, flat like the parameters
   std::vector<std::string> frozen;
   const OptimizerConfig& config() const { return cfg_; }
 

@@ -17,8 +17,8 @@ TEST(Schedule, WarmupThenCosineAsDocumented) {
   EXPECT_DOUBLE_EQ(lr_at(9, lr, mn, 10, 110, Schedule::kCosine), lr);
   EXPECT_DOUBLE_EQ(lr_at(10, lr, mn, 10, 110, Schedule::kCosine), lr);
   EXPECT_NEAR(lr_at(60, lr, mn, 10, 110, Schedule::kCosine), mn + 0.5 * (lr - mn), 1e-15);
-  EXPECT_NEAR(lr_at(35, lr, mn, 10, 110, Schedule::kCosine),
-              mn + 0.5 * (lr - mn) * (1 + std::cos(M_PI * 25 / 100)), 1e-15);
+  EXPECT_NEAR(lr_at(35, lr, mn, 10, 110, Schedule::kCosine), mn + 0.5 * (lr - mn) * (1 + std::cos(M_PI * 25 / 100)),
+              1e-15);
   EXPECT_DOUBLE_EQ(lr_at(50, lr, mn, 10, 110, Schedule::kConstant), lr);
 }
 

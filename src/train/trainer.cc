@@ -19,15 +19,31 @@ namespace tf {
 // ---- options, as saved in the checkpoint
 
 nlohmann::json options_to_json(const TrainOptions& o) {
-  return {{"data", o.data},         {"tokenizer", o.tokenizer},   {"init", o.init},
-          {"preset", o.preset},     {"config", o.config},         {"steps", o.steps},
-          {"batch", o.batch},       {"seq", o.seq},               {"accum", o.accum},
-          {"lr", o.lr},             {"min_lr", o.min_lr},         {"warmup", o.warmup},
-          {"lr_schedule", o.lr_schedule}, {"optimizer", o.optimizer}, {"beta1", o.beta1},
-          {"beta2", o.beta2},       {"eps", o.eps},               {"weight_decay", o.weight_decay},
-          {"grad_clip", o.grad_clip}, {"seed", o.seed},           {"data_order", o.data_order},
-          {"val_fraction", o.val_fraction}, {"eval_every", o.eval_every},
-          {"eval_batches", o.eval_batches}, {"save_every", o.save_every}};
+  return {{"data", o.data},
+          {"tokenizer", o.tokenizer},
+          {"init", o.init},
+          {"preset", o.preset},
+          {"config", o.config},
+          {"steps", o.steps},
+          {"batch", o.batch},
+          {"seq", o.seq},
+          {"accum", o.accum},
+          {"lr", o.lr},
+          {"min_lr", o.min_lr},
+          {"warmup", o.warmup},
+          {"lr_schedule", o.lr_schedule},
+          {"optimizer", o.optimizer},
+          {"beta1", o.beta1},
+          {"beta2", o.beta2},
+          {"eps", o.eps},
+          {"weight_decay", o.weight_decay},
+          {"grad_clip", o.grad_clip},
+          {"seed", o.seed},
+          {"data_order", o.data_order},
+          {"val_fraction", o.val_fraction},
+          {"eval_every", o.eval_every},
+          {"eval_batches", o.eval_batches},
+          {"save_every", o.save_every}};
 }
 
 TrainOptions options_from_json(const nlohmann::json& j) {
@@ -80,8 +96,7 @@ void validate(const TrainOptions& o) {
   need(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1/--beta2 must be in [0, 1)");
   need(o.eps > 0, "--eps must be > 0");
   need(o.weight_decay >= 0 && o.grad_clip >= 0, "--weight-decay and --grad-clip must be >= 0");
-  need(o.data_order == "sequential" || o.data_order == "shuffle",
-       "--data-order must be sequential or shuffle");
+  need(o.data_order == "sequential" || o.data_order == "shuffle", "--data-order must be sequential or shuffle");
   need(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction must be in [0, 1)");
   need(o.eval_every >= 0 && o.eval_batches >= 1 && o.save_every >= 0,
        "--eval-every/--save-every must be >= 0 and --eval-batches >= 1");
@@ -124,8 +139,8 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
   if (opt_.metrics.empty()) opt_.metrics = opt_.out + "/metrics.jsonl";
   if (!resume && fs::exists(opt_.out) && !(fs::is_directory(opt_.out) && fs::is_empty(opt_.out))) {
     if (!find_state_dir(opt_.out).empty())
-      throw Error(opt_.out + ": holds a training run already; continue it with --resume " +
-                  opt_.out + " or choose another --out");
+      throw Error(opt_.out + ": holds a training run already; continue it with --resume " + opt_.out +
+                  " or choose another --out");
     throw Error(opt_.out + ": exists and holds something else; refusing to write into it");
   }
 
@@ -135,9 +150,12 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
     LoadedModel m = load_model_dir(opt_.init);
     model_ = std::move(m.model);
     if (tok_spec.empty()) {
-      if (fs::exists(opt_.init + "/vocab.json")) tok_spec = opt_.init;
-      else if (m.tokenizer) tok_spec = "byte";
-      else throw Error(opt_.init + ": the model directory has no tokenizer; give --tokenizer");
+      if (fs::exists(opt_.init + "/vocab.json"))
+        tok_spec = opt_.init;
+      else if (m.tokenizer)
+        tok_spec = "byte";
+      else
+        throw Error(opt_.init + ": the model directory has no tokenizer; give --tokenizer");
     }
   } else {
     Config c = opt_.preset.empty() ? load_config(opt_.config) : preset_config(opt_.preset);
@@ -162,9 +180,9 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
                      std::to_string(c.n_positions));
 
   tokens_ = load_token_stream(opt_.data, *tok_);
-  batcher_ = std::make_unique<Batcher>(
-      tokens_, opt_.val_fraction, opt_.seq,
-      opt_.data_order == "shuffle" ? DataOrder::kShuffle : DataOrder::kSequential, opt_.seed);
+  batcher_ =
+      std::make_unique<Batcher>(tokens_, opt_.val_fraction, opt_.seq,
+                                opt_.data_order == "shuffle" ? DataOrder::kShuffle : DataOrder::kSequential, opt_.seed);
   if (opt_.val_fraction > 0 && !batcher_->has_val())
     throw Error("the validation set has " + std::to_string(batcher_->n_val()) + " tokens; --seq " +
                 std::to_string(opt_.seq) + " needs at least " + std::to_string(opt_.seq + 1) +
@@ -175,8 +193,7 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
   if (resume) {
     if (state.data_fingerprint != token_fingerprint(tokens_) || state.data_tokens != long(tokens_.size()))
       throw Error(opt_.data + ": the data differ from those the run in " + opt_.out + " was started with");
-    if (state.options.at("optimizer") != opt_.optimizer)
-      throw Error(state_dir + ": optimizer differs");
+    if (state.options.at("optimizer") != opt_.optimizer) throw Error(state_dir + ": optimizer differs");
     load_checkpoint(state_dir, *model_, *optim_);
     start_step_ = state.step;
   }
@@ -210,7 +227,8 @@ double Trainer::train_step(long s, double* grad_norm) {
   for (int m = 0; m < opt_.accum; ++m) {
     batcher_->fill((s * opt_.accum + m) * long(B) + first, rows, inputs_.data(), targets_.data());
     loss_sum += double(g.forward_backward(ws_, grads_.data(), inputs_.data(), targets_.data(), rows, T,
-                                          1.0f / float(B * T * opt_.accum))) * rows;
+                                          1.0f / float(B * T * opt_.accum))) *
+                rows;
   }
   dist.allreduce_sum(grads_.data(), grads_.size());
   const double loss = dist.allreduce_sum(loss_sum) / (double(B) * opt_.accum);
@@ -241,8 +259,7 @@ void Trainer::save(long step) {
   dist.barrier();
 }
 
-long Trainer::run(const std::function<void(const StepReport&)>& on_step,
-                  const std::atomic<bool>* stop) {
+long Trainer::run(const std::function<void(const StepReport&)>& on_step, const std::atomic<bool>* stop) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   Dist& dist = Dist::get();
@@ -264,10 +281,9 @@ long Trainer::run(const std::function<void(const StepReport&)>& on_step,
                  opt_.lr_schedule == "cosine" ? Schedule::kCosine : Schedule::kConstant);
     r.loss = train_step(s, &r.grad_norm);
     if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm))
-      throw Error("step " + std::to_string(s + 1) + ": " +
-                  (std::isfinite(r.loss) ? "the gradient norm" : "the loss") +
-                  " is not finite; stopping. The last good checkpoint (step " +
-                  std::to_string(last_saved) + ") in " + opt_.out + " is kept");
+      throw Error("step " + std::to_string(s + 1) + ": " + (std::isfinite(r.loss) ? "the gradient norm" : "the loss") +
+                  " is not finite; stopping. The last good checkpoint (step " + std::to_string(last_saved) + ") in " +
+                  opt_.out + " is kept");
     const double dt = std::chrono::duration<double>(Clock::now() - ts).count();
     r.tokens_per_second = double(opt_.batch) * opt_.seq * opt_.accum / dt;
     r.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -275,8 +291,11 @@ long Trainer::run(const std::function<void(const StepReport&)>& on_step,
     if (batcher_->has_val() && opt_.val_fraction > 0 &&
         ((opt_.eval_every > 0 && r.step % opt_.eval_every == 0) || last))
       r.val_loss = val_loss();
-    nlohmann::json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
-                        {"grad_norm", r.grad_norm}, {"tokens_per_second", r.tokens_per_second}};
+    nlohmann::json j = {{"step", r.step},
+                        {"loss", r.loss},
+                        {"lr", r.lr},
+                        {"grad_norm", r.grad_norm},
+                        {"tokens_per_second", r.tokens_per_second}};
     if (r.val_loss) j["val_loss"] = *r.val_loss;
     if (dist.is_root()) {
       metrics << j.dump() << "\n";
@@ -288,8 +307,10 @@ long Trainer::run(const std::function<void(const StepReport&)>& on_step,
       // A finite loss can still leave non-finite weights (a huge step): never save those.
       for (float w : model_->params())
         if (!std::isfinite(w))
-          throw Error("step " + std::to_string(r.step) + ": the weights are not finite; stopping. The last good "
-                      "checkpoint (step " + std::to_string(last_saved) + ") in " + opt_.out + " is kept");
+          throw Error("step " + std::to_string(r.step) +
+                      ": the weights are not finite; stopping. The last good "
+                      "checkpoint (step " +
+                      std::to_string(last_saved) + ") in " + opt_.out + " is kept");
       save(r.step);
       last_saved = r.step;
     }
