@@ -34,8 +34,10 @@ void add_generate(CLI::App& app) {
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     if (o->dtype == "bf16") m.model->use_bf16_weights();
-    if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
-      g.eos = 50256;  // GPT-2's <|endoftext|>
+    // The tokenizer's end of sequence unless --eos says otherwise (GPT-2's <|endoftext|> is 50256).
+    if (!sub->count("--eos") && m.tokenizer && m.tokenizer->eos_id() >= 0 &&
+        m.tokenizer->eos_id() < m.model->config().vocab_size)
+      g.eos = m.tokenizer->eos_id();
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
     const bool stream =
         o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) && g.num_return() == 1;

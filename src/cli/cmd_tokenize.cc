@@ -48,7 +48,7 @@ void add_tokenize(CLI::App& app) {
       throw UsageError("tokenize: give --model or --tokenizer");
     }
     if (o->info) {
-      std::printf("kind %s\nvocab_size %d\nbos_id %d\neos_id %d\n", tok->kind().c_str(), tok->vocab_size(),
+      std::printf("kind %s\nvocab_size %d\nbos_id %d\neos_id %d\n", tokenizer_kind_name(tok->kind()), tok->vocab_size(),
                   tok->bos_id(), tok->eos_id());
       return;
     }

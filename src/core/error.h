@@ -27,11 +27,6 @@ class UsageError : public Error {
   explicit UsageError(const std::string& msg) : Error(msg, kExitUsage) {}
 };
 
-// Throws Error(msg) when cond is false; for validating input at the boundary.
-inline void check(bool cond, const std::string& msg) {
-  if (!cond) throw Error(msg);
-}
-
 // "[2,3,4]"; used in shape mismatch messages.
 std::string shape_str(const std::initializer_list<long>& dims);
 template <class Vec>

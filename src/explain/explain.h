@@ -42,7 +42,7 @@ class WordTokenizer final : public Tokenizer {
   std::vector<int> encode(std::string_view text) const override;  // UsageError for unknown words
   const std::string& token_bytes(int id) const override { return bytes_[id]; }
   int vocab_size() const override { return int(bytes_.size()); }
-  std::string kind() const override { return "words"; }
+  TokenizerKind kind() const override { return TokenizerKind::kWords; }
 
  private:
   std::vector<std::string> vocab_, bytes_;

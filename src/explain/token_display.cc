@@ -67,7 +67,10 @@ std::string token_raw_text(std::string_view s) {
       q.append(s.substr(i, n));
     i += n ? n : 1;
   }
-  for (unsigned char b : s) hex += (hex.empty() ? "" : " ") + hex_byte(b, "%02x");
+  for (unsigned char b : s) {
+    if (!hex.empty()) hex += ' ';  // appended apart: GCC 12 warns (-Wrestrict, a false alarm) on "" + string
+    hex += hex_byte(b, "%02x");
+  }
   return q + "\" · " + (hex.empty() ? "no bytes" : hex);
 }
 

@@ -53,7 +53,7 @@ const std::vector<GenerateField>& generate_fields() {
       {"eos",
        "eos",
        "eos",
-       "end-of-sequence token id (-1 = none; GPT-2 BPE models: 50256)",
+       "end-of-sequence token id (default: the tokenizer's, e.g. GPT-2's 50256; -1 = none)",
        {},
        K::kInt,
        [](S& s) -> void* { return &s.eos; }},

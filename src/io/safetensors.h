@@ -29,7 +29,6 @@ class SafeTensors {
 
   const TensorInfo* find(const std::string& name) const;
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
-  const std::string& label() const { return label_; }
   // Converts F32, F16 or BF16 to float32 into dst (numel floats).
   void read_f32(const TensorInfo& t, float* dst) const;
   std::vector<float> read_f32(const TensorInfo& t) const;

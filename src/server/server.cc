@@ -388,7 +388,7 @@ void run_server(const ServerOptions& so) {
     if (path == "/api/info") {
       const Config& c = served.model->config();
       send_json(res, {{"model", served.name},
-                      {"tokenizer", served.tok->kind()},
+                      {"tokenizer", tokenizer_kind_name(served.tok->kind())},
                       {"vocab_size", c.vocab_size},
                       {"n_positions", c.n_positions},
                       {"n_embd", c.n_embd},

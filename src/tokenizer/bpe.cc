@@ -87,7 +87,13 @@ class BpeTokenizer final : public Tokenizer {
   }
   const std::string& token_bytes(int id) const override { return bytes_[id]; }
   int vocab_size() const override { return int(bytes_.size()); }
-  std::string kind() const override { return "gpt2-bpe"; }
+  TokenizerKind kind() const override { return TokenizerKind::kGpt2Bpe; }
+  // GPT-2's <|endoftext|> (50256) when the vocabulary has it.
+  int eos_id() const override {
+    for (int id = int(bytes_.size()) - 1; id >= 0; --id)
+      if (bytes_[id] == "<|endoftext|>") return id;
+    return -1;
+  }
 
  private:
   void load_vocab(const std::string& path) {

@@ -98,7 +98,7 @@ class HfTokenizer final : public Tokenizer {
   }
   const std::string& token_bytes(int id) const override { return bytes_[id]; }
   int vocab_size() const override { return int(bytes_.size()); }
-  std::string kind() const override { return "hf-bpe"; }
+  TokenizerKind kind() const override { return TokenizerKind::kHfBpe; }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }
   bool is_special(int id) const override { return id >= 0 && id < vocab_size() && special_[id]; }

@@ -172,7 +172,7 @@ std::string write_spm_tokenizer(const json& model_type = "BPE") {
 
 TEST(HfTokenizer, SentencepieceStyleEncodesAndDecodes) {
   auto tok = load_hf_tokenizer(write_spm_tokenizer());
-  EXPECT_EQ(tok->kind(), "hf-bpe");
+  EXPECT_EQ(tok->kind(), TokenizerKind::kHfBpe);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
   const int sp = 259, h = 260, i = 261, hi = 263;

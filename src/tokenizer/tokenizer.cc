@@ -7,6 +7,20 @@
 
 namespace tf {
 
+const char* tokenizer_kind_name(TokenizerKind k) {
+  switch (k) {
+    case TokenizerKind::kByte:
+      return "byte";
+    case TokenizerKind::kGpt2Bpe:
+      return "gpt2-bpe";
+    case TokenizerKind::kHfBpe:
+      return "hf-bpe";
+    case TokenizerKind::kWords:
+      return "words";
+  }
+  return "?";
+}
+
 std::string Tokenizer::decode(std::span<const int> ids) const {
   std::string out;
   for (int id : ids) {
@@ -40,7 +54,7 @@ class ByteTokenizer final : public Tokenizer {
   }
   const std::string& token_bytes(int id) const override { return bytes_[id]; }
   int vocab_size() const override { return 256; }
-  std::string kind() const override { return "byte"; }
+  TokenizerKind kind() const override { return TokenizerKind::kByte; }
 
  private:
   std::string bytes_[256];

@@ -10,6 +10,14 @@
 
 namespace tf {
 
+enum class TokenizerKind {
+  kByte,     // ids 0-255 are the bytes
+  kGpt2Bpe,  // GPT-2's vocab.json + merges.txt
+  kHfBpe,    // Hugging Face tokenizer.json
+  kWords,    // the explainer's toy: one token per word
+};
+const char* tokenizer_kind_name(TokenizerKind k);  // "byte", "gpt2-bpe", "hf-bpe", "words"
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -17,7 +25,7 @@ class Tokenizer {
   // The raw bytes of one token (may be part of a UTF-8 character).
   virtual const std::string& token_bytes(int id) const = 0;
   virtual int vocab_size() const = 0;
-  virtual std::string kind() const = 0;  // "byte", "gpt2-bpe" or "hf-bpe"
+  virtual TokenizerKind kind() const = 0;
   // The text of ids. The default concatenates token_bytes; a tokenizer.json decoder may also
   // trim the whole (Llama-2 drops the leading space its "▁" prefix became), so to extend a
   // text token by token concatenate token_bytes, or take the difference of two decodes.

@@ -168,13 +168,13 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
   if (tok_->vocab_size() > c.vocab_size)
     throw Error("tokenizer " + tok_spec + " has " + std::to_string(tok_->vocab_size()) +
                 " tokens, more than the model's vocab_size " + std::to_string(c.vocab_size));
-  if (tok_->kind() == "byte" && c.tokenizer != "byte") {
+  if (tok_->kind() == TokenizerKind::kByte && c.tokenizer != "byte") {
     c.tokenizer = "byte";  // record it so that the saved directory carries its tokenizer
     auto m = std::make_unique<Model>(c);
     m->mutable_params() = model_->params();
     model_ = std::move(m);
   }
-  if (tok_->kind() != "byte") tokenizer_dir_ = tok_spec;
+  if (tok_->kind() != TokenizerKind::kByte) tokenizer_dir_ = tok_spec;
   if (opt_.seq > c.n_positions)
     throw UsageError("--seq " + std::to_string(opt_.seq) + " is larger than the model's n_positions " +
                      std::to_string(c.n_positions));
