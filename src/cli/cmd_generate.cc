@@ -36,6 +36,8 @@ void add_generate(CLI::App& app) {
     if (o->dtype == "bf16") m.model->use_bf16_weights();
     if (g.eos == -1 && m.tokenizer && m.tokenizer->kind() == "gpt2-bpe" && m.model->config().vocab_size >= 50257)
       g.eos = 50256;  // GPT-2's <|endoftext|>
+    if (g.eos == -1 && !m.model->config().eos_token_ids.empty())
+      g.eos = m.model->config().eos_token_ids[0];  // config.json's eos_token_id (the first of a list)
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
     const bool stream =
         o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) && g.num_return() == 1;

@@ -53,7 +53,7 @@ const std::vector<GenerateField>& generate_fields() {
       {"eos",
        "eos",
        "eos",
-       "end-of-sequence token id (-1 = none; GPT-2 BPE models: 50256)",
+       "end-of-sequence token id (-1 = none; default: config.json's eos_token_id, GPT-2 BPE models 50256)",
        {},
        K::kInt,
        [](S& s) -> void* { return &s.eos; }},
