@@ -34,10 +34,14 @@ void add_generate(CLI::App& app) {
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
     if (o->dtype == "bf16") m.model->use_bf16_weights();
-    // The tokenizer's end of sequence unless --eos says otherwise (GPT-2's <|endoftext|> is 50256).
-    if (!sub->count("--eos") && m.tokenizer && m.tokenizer->eos_id() >= 0 &&
-        m.tokenizer->eos_id() < m.model->config().vocab_size)
-      g.eos = m.tokenizer->eos_id();
+    // End of sequence unless --eos says otherwise: config.json's eos_token_id (the first of a
+    // list), else the tokenizer's (GPT-2's <|endoftext|> is 50256).
+    if (!sub->count("--eos")) {
+      const int V = m.model->config().vocab_size;
+      const auto& ids = m.model->config().eos_token_ids;
+      if (!ids.empty() && ids[0] < V) g.eos = ids[0];
+      else if (m.tokenizer && m.tokenizer->eos_id() >= 0 && m.tokenizer->eos_id() < V) g.eos = m.tokenizer->eos_id();
+    }
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
     const bool stream =
         o->stream && !o->json && m.tokenizer && !std::holds_alternative<BeamSearch>(g.search) && g.num_return() == 1;

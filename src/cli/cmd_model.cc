@@ -50,13 +50,14 @@ void add_init(CLI::App& app) {
     unsigned long seed = 1234;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("init", "Write a randomly initialised GPT-2 model directory");
-  auto* p = sub->add_option("--preset", o->preset, "tiny | small | gpt2");
+  auto* sub = app.add_subcommand("init", "Write a randomly initialised model directory (GPT-2 or Llama family)");
+  auto* p = sub->add_option("--preset", o->preset, "tiny | small | gpt2 | smollm2-135m");
   auto* c = sub->add_option("--config", o->config, "an HF-style config.json");
   p->excludes(c);
   sub->add_option("--out", o->out, "output model directory")->required();
   sub->add_option("--seed", o->seed, "initialisation seed")->capture_default_str();
-  sub->add_option("--tokenizer", o->tokenizer, "byte, or a folder with vocab.json + merges.txt")->capture_default_str();
+  sub->add_option("--tokenizer", o->tokenizer, "byte, or a folder with tokenizer.json or vocab.json + merges.txt")
+      ->capture_default_str();
   sub->callback([o] {
     if (o->preset.empty() == o->config.empty()) throw UsageError("init: give exactly one of --preset or --config");
     Config cfg = o->preset.empty() ? load_config(o->config) : preset_config(o->preset);

@@ -53,7 +53,8 @@ const std::vector<GenerateField>& generate_fields() {
       {"eos",
        "eos",
        "eos",
-       "end-of-sequence token id (default: the tokenizer's, e.g. GPT-2's 50256; -1 = none)",
+       "end-of-sequence token id (default: config.json's eos_token_id, else the tokenizer's, e.g. GPT-2's 50256; "
+       "-1 = none)",
        {},
        K::kInt,
        [](S& s) -> void* { return &s.eos; }},

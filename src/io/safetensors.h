@@ -19,6 +19,7 @@ struct TensorInfo {
 
 class SafeTensors {
  public:
+  const std::string& label() const { return label_; }  // the file, for messages
   // Memory-maps and validates path; throws Error naming the file and what is wrong.
   explicit SafeTensors(const std::string& path);
   // Validates an in-memory image (not copied: it must outlive this object). For the fuzzer.

@@ -40,70 +40,89 @@ void softmax_backward_in_place(float* __restrict d, const float* __restrict p, i
 }  // namespace
 
 // Per (batch, head): S = Q·Kᵀ/sqrt(HS) and Y = P·V through the GEMM library, block row by
-// block row, the causal softmax in between.
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
-  const int HS = C / NH, C3 = 3 * C;
+// block row, the causal softmax in between. Head h reads K/V head h / (NH/NKV).
+void attention_gqa_forward(float* out, float* att, const float* qkv, int B, int T, int NH, int NKV, int HS) {
+  const int QKV = (NH + 2 * NKV) * HS, D = NH * HS, G = NH / NKV;
   const float scale = 1.0f / std::sqrt(float(HS));
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < B * NH; ++bh) {
-    const int b = bh / NH, h = bh % NH;
-    const float* q = qkv + size_t(b) * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const int b = bh / NH, h = bh % NH, kvh = h / G;
+    const float* row0 = qkv + size_t(b) * T * QKV;
+    const float* q = row0 + h * HS;
+    const float* k = row0 + D + kvh * HS;
+    const float* v = row0 + D + NKV * HS + kvh * HS;
     float* p = att + size_t(bh) * T * T;
-    float* y = out + size_t(b) * T * C + h * HS;
+    float* y = out + size_t(b) * T * D + h * HS;
     for (int r0 = 0; r0 < T; r0 += kBlock) {
       const int r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
       float* pb = p + size_t(r0) * T;
-      gemm(false, true, rows, r1, HS, scale, q + size_t(r0) * C3, C3, k, C3, 0.0f, pb, T);
+      gemm(false, true, rows, r1, HS, scale, q + size_t(r0) * QKV, QKV, k, QKV, 0.0f, pb, T);
       for (int t = r0; t < r1; ++t) {
         float* row = p + size_t(t) * T;
         softmax_in_place(row, t + 1);
         for (int s = t + 1; s < T; ++s) row[s] = 0.0f;
       }
-      gemm(false, false, rows, HS, r1, 1.0f, pb, T, v, C3, 0.0f, y + size_t(r0) * C, C);
+      gemm(false, false, rows, HS, r1, 1.0f, pb, T, v, QKV, 0.0f, y + size_t(r0) * D, D);
     }
   }
 }
 
-void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B, int T,
-                        int C, int NH) {
-  const int HS = C / NH, C3 = 3 * C;
+// Parallel over (batch, K/V head): the G query heads that share a K/V head add their dK and dV
+// into it one after another (no two threads write one K/V head).
+void attention_gqa_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B,
+                            int T, int NH, int NKV, int HS) {
+  const int QKV = (NH + 2 * NKV) * HS, D = NH * HS, G = NH / NKV;
   const float scale = 1.0f / std::sqrt(float(HS));
 #pragma omp parallel for schedule(static)
-  for (int bh = 0; bh < B * NH; ++bh) {
-    const int b = bh / NH, h = bh % NH;
-    const float* q = qkv + size_t(b) * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
-    float* dq = dqkv + size_t(b) * T * C3 + h * HS;
-    float* dk = dq + C;
-    float* dv = dq + 2 * C;
-    const float* p = att + size_t(bh) * T * T;
-    float* dp = datt + size_t(bh) * T * T;
-    const float* dy = dout + size_t(b) * T * C + h * HS;
-    // By query block: dP = dY·Vᵀ over the keys the block sees, then the softmax backward
-    // dS = P ⊙ (dP − Σ P⊙dP), then dQ = dS·K·scale.
-    for (int r0 = 0; r0 < T; r0 += kBlock) {
-      const int r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
-      gemm(false, true, rows, r1, HS, 1.0f, dy + size_t(r0) * C, C, v, C3, 0.0f, dp + size_t(r0) * T, T);
-      for (int t = r0; t < r1; ++t) {
-        const float* pr = p + size_t(t) * T;
-        float* dr = dp + size_t(t) * T;
-        softmax_backward_in_place(dr, pr, t + 1);
-        for (int s = t + 1; s < r1; ++s) dr[s] = 0.0f;
+  for (int bk = 0; bk < B * NKV; ++bk) {
+    const int b = bk / NKV, kvh = bk % NKV;
+    const float* row0 = qkv + size_t(b) * T * QKV;
+    const float* k = row0 + D + kvh * HS;
+    const float* v = row0 + D + NKV * HS + kvh * HS;
+    float* drow0 = dqkv + size_t(b) * T * QKV;
+    float* dk = drow0 + D + kvh * HS;
+    float* dv = drow0 + D + NKV * HS + kvh * HS;
+    for (int g = 0; g < G; ++g) {
+      const int h = kvh * G + g;
+      const float beta = g == 0 ? 0.0f : 1.0f;  // the first head writes dK/dV, the others add
+      const float* q = row0 + h * HS;
+      float* dq = drow0 + h * HS;
+      const float* p = att + (size_t(b) * NH + h) * T * T;
+      float* dp = datt + (size_t(b) * NH + h) * T * T;
+      const float* dy = dout + size_t(b) * T * D + h * HS;
+      // By query block: dP = dY·Vᵀ over the keys the block sees, then the softmax backward
+      // dS = P ⊙ (dP − Σ P⊙dP), then dQ = dS·K·scale.
+      for (int r0 = 0; r0 < T; r0 += kBlock) {
+        const int r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+        gemm(false, true, rows, r1, HS, 1.0f, dy + size_t(r0) * D, D, v, QKV, 0.0f, dp + size_t(r0) * T, T);
+        for (int t = r0; t < r1; ++t) {
+          const float* pr = p + size_t(t) * T;
+          float* dr = dp + size_t(t) * T;
+          softmax_backward_in_place(dr, pr, t + 1);
+          for (int s = t + 1; s < r1; ++s) dr[s] = 0.0f;
+        }
+        gemm(false, false, rows, HS, r1, scale, dp + size_t(r0) * T, T, k, QKV, 0.0f, dq + size_t(r0) * QKV, QKV);
       }
-      gemm(false, false, rows, HS, r1, scale, dp + size_t(r0) * T, T, k, C3, 0.0f, dq + size_t(r0) * C3, C3);
-    }
-    // By key block [j0, j1): only queries t >= j0 see it. dV = Pᵀ·dY, dK = dSᵀ·Q·scale.
-    for (int j0 = 0; j0 < T; j0 += kBlock) {
-      const int j1 = std::min(T, j0 + kBlock), cols = j1 - j0, n = T - j0;
-      gemm(true, false, cols, HS, n, 1.0f, p + size_t(j0) * T + j0, T, dy + size_t(j0) * C, C, 0.0f,
-           dv + size_t(j0) * C3, C3);
-      gemm(true, false, cols, HS, n, scale, dp + size_t(j0) * T + j0, T, q + size_t(j0) * C3, C3, 0.0f,
-           dk + size_t(j0) * C3, C3);
+      // By key block [j0, j1): only queries t >= j0 see it. dV += Pᵀ·dY, dK += dSᵀ·Q·scale.
+      for (int j0 = 0; j0 < T; j0 += kBlock) {
+        const int j1 = std::min(T, j0 + kBlock), cols = j1 - j0, n = T - j0;
+        gemm(true, false, cols, HS, n, 1.0f, p + size_t(j0) * T + j0, T, dy + size_t(j0) * D, D, beta,
+             dv + size_t(j0) * QKV, QKV);
+        gemm(true, false, cols, HS, n, scale, dp + size_t(j0) * T + j0, T, q + size_t(j0) * QKV, QKV, beta,
+             dk + size_t(j0) * QKV, QKV);
+      }
     }
   }
+}
+
+// GPT-2's fused [q | k | v] is the grouped layout with NKV = NH.
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
+  attention_gqa_forward(out, att, qkv, B, T, NH, NH, C / NH);
+}
+
+void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B, int T,
+                        int C, int NH) {
+  attention_gqa_backward(dqkv, datt, dout, qkv, att, B, T, NH, NH, C / NH);
 }
 
 void attention_decode(float* y, float* scores, const float* q, const float* k, const float* v, const int* rows, int T,

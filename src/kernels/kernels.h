@@ -1,8 +1,9 @@
 // The numerical kernels of tformer: forward/backward pairs, fp32, row-major.
 //
 // Shape vocabulary (used on every declaration in tformer):
-//   B batch, T time (sequence length), C channels (n_embd), NH heads, HS head size = C/NH,
-//   V vocabulary, L layers, N rows = B*T, OC output channels.
+//   B batch, T time (sequence length), C channels (n_embd), NH heads, HS head size (C/NH for
+//   GPT-2), NKV key/value heads (NKV divides NH), QKV = (NH + 2·NKV)·HS a row of [q | k | v],
+//   I the SwiGLU width, V vocabulary, L layers, N rows = B*T, OC output channels.
 //
 // Layout convention, stated once: every weight matrix of a linear layer is stored [OC, C]
 // (as torch.nn.Linear, not as HF's Conv1D) and a linear layer computes out = inp · Wᵀ + b.
@@ -62,6 +63,26 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
                         const float* mean, const float* rstd, int N, int C);
 
+// ---- RMSNorm over the last dimension (Llama): out = inp / sqrt(mean(inp²) + eps) ⊙ w
+// out, inp (N,C); w (C); rstd (N) kept for the backward (may be null).
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps);
+// dinp (N,C) += ... (the residual stream); dw (C) += ...
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
+                      int N, int C);
+
+// ---- rotary position embeddings, Hugging Face's half-split layout (rotate_half): within each
+// head of HS, element i < HS/2 pairs with i + HS/2 and the pair turns by pos·inv_freq[i]:
+//   y[i] = x[i]·cos − x[i+HS/2]·sin,   y[i+HS/2] = x[i+HS/2]·cos + x[i]·sin.
+// In place on x (N, stride): H heads of HS at columns [0, H·HS) of each row; pos (N);
+// inv_freq (HS/2), double so that angles stay exact far into the context.
+void rope_forward(float* x, const int* pos, const double* inv_freq, int N, int H, int HS, int stride);
+// The backward is the rotation by −θ, in place on dx (N, stride), written.
+void rope_backward(float* dx, const int* pos, const double* inv_freq, int N, int H, int HS, int stride);
+
+// ---- SwiGLU: out (N,I) = silu(gate) ⊙ up, inp (N,2I) as [gate | up], silu(g) = g·σ(g)
+void swiglu_forward(float* out, const float* inp, int N, int I);
+void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, int I);  // dinp (N,2I) =
+
 // ---- GELU, tanh form (HF "gelu_new")
 void gelu_forward(float* out, const float* inp, size_t n);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n);  // dinp =
@@ -73,6 +94,14 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 // dqkv (B,T,3C) written; datt (B,NH,T,T) scratch.
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B, int T,
                         int C, int NH);
+
+// Grouped-query attention (Llama, Qwen2, Mistral): qkv (B,T,QKV) as [q (NH·HS) | k (NKV·HS) |
+// v (NKV·HS)], query head h reads key/value head h / (NH/NKV); att (B,NH,T,T); out (B,T,NH·HS).
+// NKV = NH is GPT-2's layout (attention_forward above is this with HS = C/NH), NKV = 1 is MQA.
+void attention_gqa_forward(float* out, float* att, const float* qkv, int B, int T, int NH, int NKV, int HS);
+// dqkv (B,T,QKV) written; datt (B,NH,T,T) scratch.
+void attention_gqa_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att, int B,
+                            int T, int NH, int NKV, int HS);
 
 // One head's query against cached keys and values (decode):
 // y = softmax(q·Kᵀ/sqrt(HS)) · V over the T positions rows[0..T), where position t's key is the
@@ -97,9 +126,11 @@ void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
 namespace tf {
 // ---- residual stream: out (n) += x (n)
 void residual_add(float* out, const float* x, size_t n);
-// out (N,C) = wte[tokens] + wpe[positions]; positions null means 0..T-1 per row of T.
+// out (N,C) = wte[tokens] + wpe[positions]; positions null means 0..T-1 per row of T; wpe null
+// (rotary models) means no position embedding.
 void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte, const float* wpe, int N,
                        int T, int C);
-// dwte (V,C) += scatter of dout rows by token, dwpe (maxT,C) += by position t = i mod T.
+// dwte (V,C) += scatter of dout rows by token, dwpe (maxT,C) += by position t = i mod T (dwpe
+// may be null).
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* tokens, int N, int T, int C);
 }  // namespace tf

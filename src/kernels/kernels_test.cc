@@ -337,5 +337,182 @@ TEST(AdamW, MatchesTheFormulaInDouble) {
   for (size_t i = 0; i < n; ++i) EXPECT_NEAR(p[i], pd[i], 1e-5) << i;
 }
 
+// ---- the Llama kernels
+
+TEST(RmsNorm, MatchesTheFormulaInDouble) {
+  const int N = 5, C = 37;
+  auto x = randn(N * C, 41), w = randn(C, 42);
+  std::vector<float> out(N * C), rstd(N);
+  rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, 1e-5f);
+  for (int n = 0; n < N; ++n) {
+    double ss = 0;
+    for (int c = 0; c < C; ++c) ss += double(x[n * C + c]) * x[n * C + c];
+    const double s = 1.0 / std::sqrt(ss / C + 1e-5);
+    EXPECT_NEAR(rstd[n], s, 1e-5 * s);
+    for (int c = 0; c < C; ++c) EXPECT_NEAR(out[n * C + c], x[n * C + c] * s * w[c], 1e-5);
+  }
+}
+
+TEST(FiniteDifferences, RmsNorm) {
+  const int N = 3, C = 8;
+  auto w = randn(C, 43, 0.5f);
+  for (auto& v : w) v += 1;
+  std::vector<float> x = randn(N * C, 44);  // [inp | w]
+  x.insert(x.end(), w.begin(), w.end());
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> out(N * C), r(N);
+    rmsnorm_forward(out.data(), r.data(), xx.data(), xx.data() + N * C, N, C, 1e-5f);
+    return out;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& dout) {
+    std::vector<float> out(N * C), r(N), g(xx.size(), 0.0f);
+    rmsnorm_forward(out.data(), r.data(), xx.data(), xx.data() + N * C, N, C, 1e-5f);
+    rmsnorm_backward(g.data(), g.data() + N * C, dout.data(), xx.data(), xx.data() + N * C, r.data(), N, C);
+    return g;
+  };
+  check_grad(x, fwd, bwd, "rmsnorm");
+}
+
+// HF's formula written out: q·cos + rotate_half(q)·sin, rotate_half(x) = cat(−x2, x1), cos and
+// sin of cat(freqs, freqs), in double; two heads at a row stride wider than them, positions far
+// past where float angles would drift.
+TEST(Rope, MatchesRotateHalfInDouble) {
+  const int N = 4, H = 2, HS = 6, stride = 17, half = HS / 2;
+  const std::vector<int> pos = {0, 1, 977, 30000};
+  const std::vector<double> inv_freq = {1.0, 0.1, 0.001};
+  auto x = randn(N * stride, 45), y = x;
+  rope_forward(y.data(), pos.data(), inv_freq.data(), N, H, HS, stride);
+  for (int n = 0; n < N; ++n) {
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < HS; ++i) {
+        const double a = pos[n] * inv_freq[i % half];
+        const float* xh = x.data() + n * stride + h * HS;
+        const double rot = i < half ? -xh[i + half] : xh[i - half];
+        EXPECT_NEAR(y[n * stride + h * HS + i], xh[i] * std::cos(a) + rot * std::sin(a), 1e-5) << n << " " << i;
+      }
+    for (int i = H * HS; i < stride; ++i) EXPECT_EQ(y[n * stride + i], x[n * stride + i]);  // untouched
+  }
+}
+
+// What rotary embeddings are for: q·k after rotation depends only on the distance.
+TEST(Rope, DotProductsDependOnTheDistanceOnly) {
+  const int HS = 8;
+  const std::vector<double> inv_freq = {1.0, 0.3, 0.05, 0.001};
+  auto q = randn(HS, 46), k = randn(HS, 47);
+  auto dot_at = [&](int pq, int pk) {
+    auto a = q, b = k;
+    rope_forward(a.data(), &pq, inv_freq.data(), 1, 1, HS, HS);
+    rope_forward(b.data(), &pk, inv_freq.data(), 1, 1, HS, HS);
+    double d = 0;
+    for (int i = 0; i < HS; ++i) d += double(a[i]) * b[i];
+    return d;
+  };
+  EXPECT_NEAR(dot_at(5, 2), dot_at(103, 100), 1e-4);
+  EXPECT_NEAR(dot_at(7, 7), dot_at(0, 0), 1e-4);
+}
+
+TEST(FiniteDifferences, Rope) {
+  const int N = 3, H = 2, HS = 4, stride = 10;
+  const std::vector<int> pos = {0, 3, 11};
+  const std::vector<double> inv_freq = {1.0, 0.2};
+  auto fwd = [&](const std::vector<float>& xx) {
+    auto o = xx;
+    rope_forward(o.data(), pos.data(), inv_freq.data(), N, H, HS, stride);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>&, const std::vector<float>& d) {
+    auto g = d;  // columns past the heads pass through: their gradient is d itself
+    rope_backward(g.data(), pos.data(), inv_freq.data(), N, H, HS, stride);
+    return g;
+  };
+  check_grad(randn(N * stride, 48), fwd, bwd, "rope");
+}
+
+TEST(SwiGlu, MatchesTheFormulaInDouble) {
+  const int N = 3, I = 11;
+  auto x = randn(N * 2 * I, 49, 2.0f);
+  std::vector<float> out(N * I);
+  swiglu_forward(out.data(), x.data(), N, I);
+  for (int n = 0; n < N; ++n)
+    for (int i = 0; i < I; ++i) {
+      const double g = x[n * 2 * I + i], u = x[n * 2 * I + I + i];
+      EXPECT_NEAR(out[n * I + i], g / (1 + std::exp(-g)) * u, 1e-5);
+    }
+}
+
+TEST(FiniteDifferences, SwiGlu) {
+  const int N = 3, I = 7;
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> o(N * I);
+    swiglu_forward(o.data(), xx.data(), N, I);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> g(xx.size());
+    swiglu_backward(g.data(), xx.data(), d.data(), N, I);
+    return g;
+  };
+  check_grad(randn(N * 2 * I, 50, 2.0f), fwd, bwd, "swiglu");
+}
+
+// Grouped-query attention against its naive twin: multi-head attention (whose own naive loops
+// are above) over K/V heads repeated G times (repeat_interleave), forward and backward; the
+// backward's dK/dV are the sums over each group. T spans three causal blocks.
+TEST(Attention, GroupedQueryEqualsMultiHeadOverRepeatedKv) {
+  for (auto [NH, NKV] : std::vector<std::pair<int, int>>{{4, 2}, {6, 1}, {3, 3}}) {
+    const int B = 2, T = 131, HS = 4, G = NH / NKV, D = NH * HS, QKV = (NH + 2 * NKV) * HS, C = D;
+    auto qkv = randn(size_t(B) * T * QKV, 51), dy = randn(size_t(B) * T * D, 52);
+    std::vector<float> full(size_t(B) * T * 3 * C);  // MHA's [q | k | v] with k, v repeated
+    for (int n = 0; n < B * T; ++n)
+      for (int h = 0; h < NH; ++h)
+        for (int i = 0; i < HS; ++i) {
+          const float* r = qkv.data() + size_t(n) * QKV;
+          float* f = full.data() + size_t(n) * 3 * C;
+          f[h * HS + i] = r[h * HS + i];
+          f[C + h * HS + i] = r[D + (h / G) * HS + i];
+          f[2 * C + h * HS + i] = r[D + NKV * HS + (h / G) * HS + i];
+        }
+    std::vector<float> y1(size_t(B) * T * D), y2(y1.size()), att1(size_t(B) * NH * T * T), att2(att1.size());
+    attention_gqa_forward(y1.data(), att1.data(), qkv.data(), B, T, NH, NKV, HS);
+    attention_forward(y2.data(), att2.data(), full.data(), B, T, C, NH);
+    EXPECT_LT(max_abs_diff(y1, y2), 1e-5f) << NH << "/" << NKV;
+    EXPECT_LT(max_abs_diff(att1, att2), 1e-6f);
+    std::vector<float> d1(qkv.size()), d2(full.size()), datt(att1.size());
+    attention_gqa_backward(d1.data(), datt.data(), dy.data(), qkv.data(), att1.data(), B, T, NH, NKV, HS);
+    attention_backward(d2.data(), datt.data(), dy.data(), full.data(), att2.data(), B, T, C, NH);
+    float worst = 0;
+    for (int n = 0; n < B * T; ++n)
+      for (int i = 0; i < QKV; ++i) {
+        const float* f = d2.data() + size_t(n) * 3 * C;
+        double want = 0;
+        if (i < D) {
+          want = f[i];
+        } else {
+          const bool is_v = i >= D + NKV * HS;
+          const int kvh = (i - D - (is_v ? NKV * HS : 0)) / HS, e = (i - D) % HS;
+          for (int g = 0; g < G; ++g) want += f[(is_v ? 2 : 1) * C + (kvh * G + g) * HS + e];
+        }
+        worst = std::max(worst, float(std::fabs(d1[size_t(n) * QKV + i] - want)));
+      }
+    EXPECT_LT(worst, 1e-4f) << NH << "/" << NKV;
+  }
+}
+
+TEST(FiniteDifferences, GroupedQueryAttention) {
+  const int B = 2, T = 5, NH = 4, NKV = 2, HS = 3, QKV = (NH + 2 * NKV) * HS;
+  auto fwd = [&](const std::vector<float>& xx) {
+    std::vector<float> o(B * T * NH * HS), att(B * NH * T * T);
+    attention_gqa_forward(o.data(), att.data(), xx.data(), B, T, NH, NKV, HS);
+    return o;
+  };
+  auto bwd = [&](const std::vector<float>& xx, const std::vector<float>& d) {
+    std::vector<float> o(B * T * NH * HS), att(B * NH * T * T), datt(att.size()), g(xx.size());
+    attention_gqa_forward(o.data(), att.data(), xx.data(), B, T, NH, NKV, HS);
+    attention_gqa_backward(g.data(), datt.data(), d.data(), xx.data(), att.data(), B, T, NH, NKV, HS);
+    return g;
+  };
+  check_grad(randn(B * T * QKV, 53), fwd, bwd, "gqa attention");
+}
+
 }  // namespace
 }  // namespace tf

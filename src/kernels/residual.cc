@@ -12,8 +12,12 @@ void embedding_forward(float* out, const int* tokens, const int* positions, cons
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const float* te = wte + size_t(tokens[i]) * C;
-    const float* pe = wpe + size_t(positions ? positions[i] : i % T) * C;
     float* o = out + size_t(i) * C;
+    if (!wpe) {  // rotary models: positions enter inside attention
+      for (int c = 0; c < C; ++c) o[c] = te[c];
+      continue;
+    }
+    const float* pe = wpe + size_t(positions ? positions[i] : i % T) * C;
     for (int c = 0; c < C; ++c) o[c] = te[c] + pe[c];
   }
 }
@@ -28,11 +32,10 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int* 
     for (int i = 0; i < N; ++i) {
       const float* d = dout + size_t(i) * C;
       float* te = dwte + size_t(tokens[i]) * C;
+      for (int c = c0; c < c1; ++c) te[c] += d[c];
+      if (!dwpe) continue;
       float* pe = dwpe + size_t(i % T) * C;
-      for (int c = c0; c < c1; ++c) {
-        te[c] += d[c];
-        pe[c] += d[c];
-      }
+      for (int c = c0; c < c1; ++c) pe[c] += d[c];
     }
   }
 }

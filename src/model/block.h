@@ -15,17 +15,19 @@
 
 namespace tf {
 
-// One layer's activations for N positions. mean/rstd may be null (nothing kept), and so may
-// fch_gelu equal fch (GELU in place).
+// One layer's activations for N positions, shapes as GPT-2 | Llama (llama_block.h). mean/rstd
+// may be null (nothing kept), and so may fch_gelu equal fch (GELU in place, GPT-2 only).
 struct BlockActs {
   const float* x;                    // (N, C) the residual stream in
-  float *ln1, *ln1_mean, *ln1_rstd;  // (N, C), (N), (N)
-  float* qkv;                        // (N, 3C) as [q | k | v]
-  float* atty;                       // (N, C) attention output, before c_proj
+  float *ln1, *ln1_mean, *ln1_rstd;  // (N, C), (N), (N)               | RMSNorm: mean unused
+  float* qkv;                        // (N, 3C) as [q | k | v]          | (N, QKV), q and k rotated
+  float* atty;                       // (N, C) attention output, before c_proj | (N, NH·HS)
   float* mid;                        // (N, C) x + attn
   float *ln2, *ln2_mean, *ln2_rstd;  // (N, C), (N), (N)
-  float *fch, *fch_gelu;             // (N, 4C)
+  float* fch;                        // (N, 4C)                          | (N, 2I) as [gate | up]
+  float* fch_gelu;                   // (N, 4C)                          | (N, I) silu(gate)·up
   float* out;                        // (N, C) mid + mlp: the residual stream out
+  const int* pos = nullptr;          // unused                           | (N) rotary positions
 };
 
 // atty (N, C) from qkv (N, 3C).

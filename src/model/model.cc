@@ -7,10 +7,47 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/block.h"
+#include "model/llama_block.h"
 
 namespace tf {
 
-Model::Model(const Config& c) : cfg_(c), table_(param_table(c)), params_(param_count(table_)) {}
+Model::Model(const Config& c) : cfg_(c), table_(param_table(c)), params_(param_count(table_)) {
+  if (c.llama()) inv_freq_ = rope_inv_freq(c.rope, c.head_size());
+}
+
+// ---- the architecture dispatch (the one place that looks at Config::arch for the blocks)
+
+int Model::fc_width() const { return cfg_.llama() ? 2 * cfg_.intermediate_size : 4 * cfg_.n_embd; }
+int Model::act_width() const { return cfg_.llama() ? cfg_.intermediate_size : 4 * cfg_.n_embd; }
+
+void Model::run_block(int l, const BlockActs& a, int N, const AttentionFn& attention, const LinearFn& linear) const {
+  if (cfg_.llama()) return llama_block_forward(cfg_, layer(l), a, N, inv_freq_.data(), attention, linear);
+  block_forward(cfg_, layer(l), a, N, attention, linear);
+}
+
+void Model::run_block_backward(int l, const BlockActs& a, int N, float* grads, GradScratch& g,
+                               const AttentionBackwardFn& attention_backward) const {
+  float* dresid = g.dresid.data();
+  if (cfg_.llama())
+    return llama_block_backward(cfg_, layer(l), layer_views(cfg_, grads, l), a, N, inv_freq_.data(), dresid, g,
+                                attention_backward);
+  block_backward(cfg_, layer(l), layer_views(cfg_, grads, l), a, N, dresid, g, attention_backward);
+}
+
+void Model::final_norm(float* out, float* mean, float* rstd, const float* x, int N) const {
+  const ModelParams w = weights();
+  const float eps = float(cfg_.layer_norm_epsilon);
+  if (cfg_.llama()) return rmsnorm_forward(out, rstd, x, w.lnfw, N, cfg_.n_embd, eps);
+  layernorm_forward(out, mean, rstd, x, w.lnfw, w.lnfb, N, cfg_.n_embd, eps);
+}
+
+void Model::final_norm_backward(float* dx, float* grads, const float* dout, const float* x, const float* mean,
+                                const float* rstd, int N) const {
+  const ModelGrads dw = model_views(cfg_, grads);
+  const float* lnfw = weights().lnfw;
+  if (cfg_.llama()) return rmsnorm_backward(dx, dw.lnfw, dout, x, lnfw, rstd, N, cfg_.n_embd);
+  layernorm_backward(dx, dw.lnfw, dw.lnfb, dout, x, lnfw, mean, rstd, N, cfg_.n_embd);
+}
 
 void Model::check_tokens(const int* tokens, size_t n) const {
   for (size_t i = 0; i < n; ++i)
@@ -40,7 +77,7 @@ void Model::use_bf16_weights() {
 
 void Model::ensure_acts(Workspace& ws, int B, int T) const {
   const size_t L = cfg_.n_layer, C = cfg_.n_embd, NH = cfg_.n_head;
-  const size_t N = size_t(B) * T;
+  const size_t N = size_t(B) * T, QKV = cfg_.qkv_dim(), FC = fc_width(), ACT = act_width();
   ws.C = cfg_.n_embd;
   ws.NH = cfg_.n_head;
   ws.V = cfg_.vocab_size;
@@ -52,15 +89,17 @@ void Model::ensure_acts(Workspace& ws, int B, int T) const {
   a.ln1.resize(L * N * C);
   a.ln1_mean.resize(L * N);
   a.ln1_rstd.resize(L * N);
-  a.qkv.resize(L * N * 3 * C);
+  a.qkv.resize(L * N * QKV);
   a.att.resize(L * B * NH * T * T);
-  a.atty.resize(L * N * C);
+  a.atty.resize(L * N * cfg_.q_dim());
   a.resid_mid.resize(L * N * C);
   a.ln2.resize(L * N * C);
   a.ln2_mean.resize(L * N);
   a.ln2_rstd.resize(L * N);
-  a.fch.resize(L * N * 4 * C);
-  a.fch_gelu.resize(L * N * 4 * C);
+  a.fch.resize(L * N * FC);
+  a.fch_gelu.resize(L * N * ACT);
+  a.pos.resize(N);
+  for (size_t i = 0; i < N; ++i) a.pos[i] = int(i % T);
   a.lnf.resize(N * C);
   a.lnf_mean.resize(N);
   a.lnf_rstd.resize(N);
@@ -70,22 +109,23 @@ void Model::ensure_acts(Workspace& ws, int B, int T) const {
 }
 
 namespace {
-// Layer l's slice of the parallel pass's activations.
-BlockActs layer_acts(Activations& a, int l, size_t N, size_t C) {
-  const size_t NC = N * C;
+// Layer l's slice of the parallel pass's activations (row widths as ensure_acts sized them).
+BlockActs layer_acts(Activations& a, const Config& c, int l, size_t N, size_t FC, size_t ACT) {
+  const size_t NC = N * c.n_embd;
   return {.x = a.resid.data() + l * NC,
           .ln1 = a.ln1.data() + l * NC,
           .ln1_mean = a.ln1_mean.data() + l * N,
           .ln1_rstd = a.ln1_rstd.data() + l * N,
-          .qkv = a.qkv.data() + l * NC * 3,
-          .atty = a.atty.data() + l * NC,
+          .qkv = a.qkv.data() + l * N * c.qkv_dim(),
+          .atty = a.atty.data() + l * N * c.q_dim(),
           .mid = a.resid_mid.data() + l * NC,
           .ln2 = a.ln2.data() + l * NC,
           .ln2_mean = a.ln2_mean.data() + l * N,
           .ln2_rstd = a.ln2_rstd.data() + l * N,
-          .fch = a.fch.data() + l * NC * 4,
-          .fch_gelu = a.fch_gelu.data() + l * NC * 4,
-          .out = a.resid.data() + (l + 1) * NC};
+          .fch = a.fch.data() + l * N * FC,
+          .fch_gelu = a.fch_gelu.data() + l * N * ACT,
+          .out = a.resid.data() + (l + 1) * NC,
+          .pos = a.pos.data()};
 }
 }  // namespace
 
@@ -96,17 +136,17 @@ void Model::forward(Workspace& ws, const int* tokens, int B, int T) const {
   ensure_acts(ws, B, T);
   auto& a = ws.acts;
   std::memcpy(a.tokens.data(), tokens, sizeof(int) * N);
-  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head;
+  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, NKV = cfg_.kv_heads(), HS = cfg_.head_size();
   const ModelParams w = weights();
-  embedding_forward(a.resid.data(), tokens, nullptr, w.wte, w.wpe, N, T, C);
+  embedding_forward(a.resid.data(), tokens, nullptr, w.wte, w.wpe, N, T, C);  // wpe null: rotary
   for (int l = 0; l < L; ++l) {
     float* att = a.att.data() + size_t(l) * B * NH * T * T;
-    block_forward(
-        cfg_, layer(l), layer_acts(a, l, N, C), N,
-        [&](float* atty, const float* qkv) { attention_forward(atty, att, qkv, B, T, C, NH); }, matmul_forward);
+    run_block(
+        l, layer_acts(a, cfg_, l, N, fc_width(), act_width()), N,
+        [&](float* atty, const float* qkv) { attention_gqa_forward(atty, att, qkv, B, T, NH, NKV, HS); },
+        matmul_forward);
   }
-  layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), a.resid.data() + size_t(L) * N * C, w.lnfw,
-                    w.lnfb, N, C, float(cfg_.layer_norm_epsilon));
+  final_norm(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), a.resid.data() + size_t(L) * N * C, N);
 }
 
 const float* Model::head_all(Workspace& ws) const {
@@ -154,16 +194,16 @@ float Model::head_loss(Workspace& ws, const int* targets, float* grads, float dl
 // ---- the backward
 
 void Model::ensure_grad_scratch(Workspace& ws, int B, int T) const {
-  const size_t NC = size_t(B) * T * cfg_.n_embd;
+  const size_t N = size_t(B) * T, NC = N * cfg_.n_embd;
   auto& g = ws.grad;
   g.dresid.resize(NC);
   g.dln.resize(NC);
-  g.datty.resize(NC);
+  g.datty.resize(N * cfg_.q_dim());
   g.dlnf.resize(NC);
-  g.dqkv.resize(NC * 3);
+  g.dqkv.resize(N * cfg_.qkv_dim());
   g.datt.resize(size_t(B) * cfg_.n_head * T * T);
-  g.dfch.resize(NC * 4);
-  g.dfch_gelu.resize(NC * 4);
+  g.dfch.resize(N * fc_width());
+  g.dfch_gelu.resize(N * act_width());
 }
 
 void Model::backward(Workspace& ws, float* grads) const {
@@ -171,20 +211,18 @@ void Model::backward(Workspace& ws, float* grads) const {
   auto& a = ws.acts;
   auto& g = ws.grad;
   const int B = a.B, T = a.T, N = B * T;
-  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head;
+  const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, NKV = cfg_.kv_heads(), HS = cfg_.head_size();
   const size_t NC = size_t(N) * C;
-  const ModelParams w = weights();
   const ModelGrads dw = model_views(cfg_, grads);
   std::fill(g.dresid.begin(), g.dresid.begin() + NC, 0.0f);
-  layernorm_backward(g.dresid.data(), dw.lnfw, dw.lnfb, g.dlnf.data(), a.resid.data() + L * NC, w.lnfw,
-                     a.lnf_mean.data(), a.lnf_rstd.data(), N, C);
+  final_norm_backward(g.dresid.data(), grads, g.dlnf.data(), a.resid.data() + L * NC, a.lnf_mean.data(),
+                      a.lnf_rstd.data(), N);
   for (int l = L - 1; l >= 0; --l) {
-    const BlockActs acts = layer_acts(a, l, N, C);
+    const BlockActs acts = layer_acts(a, cfg_, l, N, fc_width(), act_width());
     const float* att = a.att.data() + size_t(l) * B * NH * T * T;
-    block_backward(cfg_, layer(l), layer_views(cfg_, grads, l), acts, N, g.dresid.data(), g,
-                   [&](float* dqkv, const float* datty) {
-                     attention_backward(dqkv, g.datt.data(), datty, acts.qkv, att, B, T, C, NH);
-                   });
+    run_block_backward(l, acts, N, grads, g, [&](float* dqkv, const float* datty) {
+      attention_gqa_backward(dqkv, g.datt.data(), datty, acts.qkv, att, B, T, NH, NKV, HS);
+    });
   }
   embedding_backward(dw.wte, dw.wpe, g.dresid.data(), a.tokens.data(), N, T, C);
 }

@@ -1,5 +1,7 @@
-// A GPT-2 model as Hugging Face's GPT2LMHeadModel computes it, in its two modes on one set of
-// weights (the block is written once, in block.h):
+// A GPT-2 model as Hugging Face's GPT2LMHeadModel computes it, or a Llama-family model as
+// LlamaForCausalLM does, in its two modes on one set of weights. Each architecture's block is
+// written once (block.h, llama_block.h); the model dispatches on Config::arch in one place,
+// run_block() and run_block_backward(), which both modes call:
 //   - the parallel pass (training mode, teacher forcing): forward() runs B sequences of T
 //     tokens at once, the causal mask inside attention; a head turns the final hidden states
 //     into logits or into the loss and its gradient; backward() walks the blocks in reverse;
@@ -14,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "model/block.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/params.h"
@@ -82,10 +85,21 @@ class Model {
   // out (M, OC) = inp · wᵀ + bias for step(), w a matrix inside params_: from its bf16 twin
   // when use_bf16_weights() was called.
   void step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const;
+  // The architecture dispatch: layer l's block (GPT-2 or Llama) over N positions, and its
+  // backward; the final norm (LayerNorm or RMSNorm; mean may be null) and its backward.
+  void run_block(int l, const BlockActs& a, int N, const AttentionFn& attention, const LinearFn& linear) const;
+  void run_block_backward(int l, const BlockActs& a, int N, float* grads, GradScratch& g,
+                          const AttentionBackwardFn& attention_backward) const;
+  void final_norm(float* out, float* mean, float* rstd, const float* x, int N) const;
+  void final_norm_backward(float* dx, float* grads, const float* dout, const float* x, const float* mean,
+                           const float* rstd, int N) const;
+  int fc_width() const;   // the MLP's first product per row: 4C | 2I
+  int act_width() const;  // its activation per row: 4C | I
   Config cfg_;
   std::vector<ParamTensor> table_;
   std::vector<float> params_;
-  std::vector<uint16_t> bf16_;  // params_ in bf16, same offsets, or empty
+  std::vector<uint16_t> bf16_;    // params_ in bf16, same offsets, or empty
+  std::vector<double> inv_freq_;  // (HS/2) rotary frequencies (Llama), scaling applied
 };
 
 }  // namespace tf

@@ -1,7 +1,9 @@
-// Hugging Face GPT-2 model directories: config.json + model.safetensors (+ vocab.json and
-// merges.txt for a BPE tokenizer). Read with or without the "transformer." prefix, with
-// lm_head.weight present or tied, attn.bias / attn.masked_bias buffers ignored, F32/F16/BF16.
-// Written as F32 with HF's names and Conv1D layout, so transformers loads it as is.
+// Hugging Face model directories: config.json + model.safetensors, or shards listed by
+// model.safetensors.index.json (+ tokenizer.json, or vocab.json and merges.txt). GPT-2: read
+// with or without the "transformer." prefix, attn.bias / attn.masked_bias buffers ignored,
+// Conv1D layout. Llama family: HF's names in full, nn.Linear layout, rotary_emb.inv_freq
+// ignored. Either: lm_head.weight present or tied, F32/F16/BF16. Written as F32 with HF's names
+// and layout, so transformers loads it as is.
 #pragma once
 #include <memory>
 #include <string>
@@ -22,7 +24,8 @@ LoadedModel load_model_dir(const std::string& dir);
 // Reads weights from a safetensors file into model (shapes checked against its config).
 void load_weights(Model& model, const std::string& safetensors_path);
 // Writes dir/config.json and dir/model.safetensors atomically. tokenizer_dir, when set, is a
-// folder whose vocab.json and merges.txt are copied in.
+// folder whose tokenizer.json (+ tokenizer_config.json), or else vocab.json and merges.txt, are
+// copied in.
 void save_model_dir(const std::string& dir, const Model& model, const std::string& tokenizer_dir = "");
 // The tokenizer of a model directory, or null.
 std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Config& c);

@@ -14,13 +14,14 @@ const float* Model::prefill(Workspace& ws, KvCache& cache, KvSeq& seq, std::span
   const int T = int(prompt.size());
   forward(ws, prompt.data(), 1, T);
   const float* logits = head_last(ws);
-  const int C = cfg_.n_embd;
+  // Rows of [q | k | v]: K at column NH·HS, V after it, KVD floats each (C for GPT-2).
+  const int QKV = cfg_.qkv_dim(), Q = cfg_.q_dim(), KVD = cfg_.kv_dim();
   for (int t = 0; t < T; ++t) seq.rows.push_back(cache.alloc_row());
   for (int l = 0; l < cfg_.n_layer; ++l)
     for (int t = 0; t < T; ++t) {
-      const float* qkv = ws.acts.qkv.data() + (size_t(l) * T + t) * 3 * C;
-      std::memcpy(cache.k(l, seq.rows[t]), qkv + C, sizeof(float) * C);
-      std::memcpy(cache.v(l, seq.rows[t]), qkv + 2 * C, sizeof(float) * C);
+      const float* qkv = ws.acts.qkv.data() + (size_t(l) * T + t) * QKV;
+      std::memcpy(cache.k(l, seq.rows[t]), qkv + Q, sizeof(float) * KVD);
+      std::memcpy(cache.v(l, seq.rows[t]), qkv + Q + KVD, sizeof(float) * KVD);
     }
   return logits;
 }
@@ -33,10 +34,12 @@ void Model::ensure_step(Workspace& ws, int M) const {
   ws.V = cfg_.vocab_size;
   s.M = M;
   s.ln.resize(M * C);
-  s.qkv.resize(M * 3 * C);
-  s.atty.resize(M * C);
+  s.qkv.resize(M * size_t(cfg_.qkv_dim()));
+  s.atty.resize(M * size_t(cfg_.q_dim()));
   s.mid.resize(M * C);
-  s.fch.resize(M * 4 * C);
+  s.fch.resize(M * size_t(fc_width()));
+  s.act.resize(M * size_t(act_width()));
+  s.pos.resize(M);
   s.scores.resize(size_t(M) * cfg_.n_head * cfg_.n_positions);
   s.lnf.resize(M * C);
   s.hidden.resize((L + 1) * M * C);
@@ -59,12 +62,13 @@ void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, st
   ensure_step(ws, M);
   auto& s = ws.step;
   const int C = cfg_.n_embd, L = cfg_.n_layer, NH = cfg_.n_head, HS = cfg_.head_size();
+  const int QKV = cfg_.qkv_dim(), Q = cfg_.q_dim(), KVD = cfg_.kv_dim(), G = NH / cfg_.kv_heads();
   const ModelParams w = weights();
   const size_t MC = size_t(M) * C;
   for (int m = 0; m < M; ++m) {
-    const int pos = seqs[m]->length();
+    s.pos[m] = seqs[m]->length();
     seqs[m]->rows.push_back(cache.alloc_row());
-    embedding_forward(s.hidden.data() + size_t(m) * C, &tokens[m], &pos, w.wte, w.wpe, 1, 1, C);
+    embedding_forward(s.hidden.data() + size_t(m) * C, &tokens[m], &s.pos[m], w.wte, w.wpe, 1, 1, C);
   }
   const LinearFn linear = [this](float* o, const float* inp, const float* wt, const float* bias, int n, int c, int oc) {
     step_linear(o, inp, wt, bias, n, c, oc);
@@ -82,29 +86,29 @@ void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, st
                          .ln2_mean = nullptr,
                          .ln2_rstd = nullptr,
                          .fch = s.fch.data(),
-                         .fch_gelu = s.fch.data(),
-                         .out = s.hidden.data() + (l + 1) * MC};
-    // Attention over the cache: this position's K/V join its sequence's rows, then each
-    // (sequence, head) attends over all of them.
+                         .fch_gelu = cfg_.llama() ? s.act.data() : s.fch.data(),  // GELU in place
+                         .out = s.hidden.data() + (l + 1) * MC,
+                         .pos = s.pos.data()};
+    // Attention over the cache: this position's K/V (rotated, for Llama) join its sequence's
+    // rows, then each (sequence, head) attends over all of them, head h reading K/V head h / G.
     const auto attention = [&](float* atty, const float* qkv) {
       for (int m = 0; m < M; ++m) {
         const int row = seqs[m]->rows.back();
-        std::memcpy(cache.k(l, row), qkv + size_t(m) * 3 * C + C, sizeof(float) * C);
-        std::memcpy(cache.v(l, row), qkv + size_t(m) * 3 * C + 2 * C, sizeof(float) * C);
+        std::memcpy(cache.k(l, row), qkv + size_t(m) * QKV + Q, sizeof(float) * KVD);
+        std::memcpy(cache.v(l, row), qkv + size_t(m) * QKV + Q + KVD, sizeof(float) * KVD);
       }
       const size_t stride = cache.row_stride();
 #pragma omp parallel for schedule(static)
       for (int mh = 0; mh < M * NH; ++mh) {
-        const int m = mh / NH, h = mh % NH;
-        attention_decode(atty + size_t(m) * C + h * HS, s.scores.data() + size_t(mh) * cfg_.n_positions,
-                         qkv + size_t(m) * 3 * C + h * HS, cache.k(l, 0) + h * HS, cache.v(l, 0) + h * HS,
-                         seqs[m]->rows.data(), seqs[m]->length(), stride, HS);
+        const int m = mh / NH, h = mh % NH, kv = (h / G) * HS;
+        attention_decode(atty + size_t(m) * Q + h * HS, s.scores.data() + size_t(mh) * cfg_.n_positions,
+                         qkv + size_t(m) * QKV + h * HS, cache.k(l, 0) + kv, cache.v(l, 0) + kv, seqs[m]->rows.data(),
+                         seqs[m]->length(), stride, HS);
       }
     };
-    block_forward(cfg_, layer(l), acts, M, attention, linear);
+    run_block(l, acts, M, attention, linear);
   }
-  layernorm_forward(s.lnf.data(), nullptr, nullptr, s.hidden.data() + L * MC, w.lnfw, w.lnfb, M, C,
-                    float(cfg_.layer_norm_epsilon));
+  final_norm(s.lnf.data(), nullptr, nullptr, s.hidden.data() + L * MC, M);
   step_linear(out, s.lnf.data(), w.lm_head, nullptr, M, C, cfg_.vocab_size);
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <memory>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -276,6 +278,159 @@ TEST(Backward, WholeModelMatchesFiniteDifferences) {
     }
   }
   EXPECT_GT(checked, 30);
+}
+
+// ---- the Llama family: grouped-query (and multi-query, and NKV = NH) attention, explicit
+// head_dim, biases, rope scalings, tied and untied heads.
+
+Config random_llama_config(Rng& r) {
+  Config c;
+  c.arch = Arch::kLlama;
+  c.model_type = "llama";
+  c.n_kv_head = 1 + int(r.next() % 3);
+  c.n_head = c.n_kv_head * (1 + int(r.next() % 3));
+  c.head_dim = 2 * (1 + int(r.next() % 4));
+  c.n_embd = 4 + 2 * int(r.next() % 8);  // not NH·HS in general: o_proj maps NH·HS to C
+  c.intermediate_size = 3 + int(r.next() % 20);
+  c.n_layer = 1 + int(r.next() % 3);
+  c.vocab_size = 5 + int(r.next() % 60);
+  c.n_positions = 8 + int(r.next() % 24);
+  c.tie_word_embeddings = r.next() % 2;
+  c.qkv_bias = r.next() % 2;
+  c.o_bias = r.next() % 2;
+  c.mlp_bias = r.next() % 2;
+  c.layer_norm_epsilon = 1e-6;
+  switch (r.next() % 3) {
+    case 1:
+      c.rope = {.theta = 500.0, .scaling = RopeScaling::kLinear, .factor = 2.0};
+      break;
+    case 2:
+      c.rope = {.theta = 10000.0,
+                .scaling = RopeScaling::kLlama3,
+                .factor = 8.0,
+                .low_freq_factor = 1.0,
+                .high_freq_factor = 4.0,
+                .original_max_positions = 16};
+      break;
+    default:
+      break;
+  }
+  return c;
+}
+
+TEST(ModesAgree, LlamaCachedStepsEqualTheParallelPass) {
+  Rng r(4242);
+  for (int trial = 0; trial < 16; ++trial) {
+    const Config c = random_llama_config(r);
+    Model g(c);
+    randomise(g, 500 + trial);
+    SCOPED_TRACE("NH " + std::to_string(c.n_head) + " NKV " + std::to_string(c.kv_heads()) + " HS " +
+                 std::to_string(c.head_size()));
+    check_modes_agree(g, r, trial);
+  }
+}
+
+TEST(ModesAgree, LlamaWithBf16WeightsEqualTheParallelPass) {
+  Rng r(99);
+  for (int trial = 0; trial < 6; ++trial) {
+    Model g(random_llama_config(r));
+    randomise(g, 700 + trial);
+    g.use_bf16_weights();
+    check_modes_agree(g, r, trial);
+  }
+}
+
+TEST(Params, LlamaViewsMatchTheTable) {
+  Config c = random_llama_config(*std::make_unique<Rng>(5));
+  c.qkv_bias = c.o_bias = c.mlp_bias = true;
+  c.tie_word_embeddings = false;
+  Model g(c);
+  const float* base = g.params().data();
+  std::map<std::string, const float*> at;
+  for (const auto& t : g.table()) at[t.name] = base + t.offset;
+  EXPECT_EQ(at["model.embed_tokens.weight"], g.weights().wte);
+  EXPECT_EQ(at["model.norm.weight"], g.weights().lnfw);
+  EXPECT_EQ(at["lm_head.weight"], g.weights().lm_head);
+  EXPECT_EQ(g.weights().wpe, nullptr);
+  for (int l = 0; l < c.n_layer; ++l) {
+    const std::string h = "model.layers." + std::to_string(l) + ".";
+    const LayerParams v = g.layer(l);
+    EXPECT_EQ(at[h + "input_layernorm.weight"], v.ln1w);
+    EXPECT_EQ(at[h + "self_attn.q_proj.weight"], v.qkvw);
+    // k and v follow q in the buffer: one (QKV, C) matrix.
+    EXPECT_EQ(at[h + "self_attn.k_proj.weight"], v.qkvw + size_t(c.q_dim()) * c.n_embd);
+    EXPECT_EQ(at[h + "self_attn.v_proj.weight"], v.qkvw + size_t(c.q_dim() + c.kv_dim()) * c.n_embd);
+    EXPECT_EQ(at[h + "self_attn.q_proj.bias"], v.qkvb);
+    EXPECT_EQ(at[h + "self_attn.v_proj.bias"], v.qkvb + c.q_dim() + c.kv_dim());
+    EXPECT_EQ(at[h + "self_attn.o_proj.weight"], v.attprojw);
+    EXPECT_EQ(at[h + "self_attn.o_proj.bias"], v.attprojb);
+    EXPECT_EQ(at[h + "post_attention_layernorm.weight"], v.ln2w);
+    EXPECT_EQ(at[h + "mlp.gate_proj.weight"], v.fcw);
+    EXPECT_EQ(at[h + "mlp.up_proj.weight"], v.fcw + size_t(c.intermediate_size) * c.n_embd);
+    EXPECT_EQ(at[h + "mlp.up_proj.bias"], v.fcb + c.intermediate_size);
+    EXPECT_EQ(at[h + "mlp.down_proj.weight"], v.fcprojw);
+    EXPECT_EQ(at[h + "mlp.down_proj.bias"], v.fcprojb);
+  }
+  EXPECT_EQ(param_count(g.table()), g.params().size());
+  for (const auto& t : g.table()) EXPECT_EQ(t.decay, t.shape.size() == 2) << t.name;
+}
+
+TEST(KvCache, GroupedQueryRowsHoldOnlyTheKvHeads) {
+  Config c = preset_config("smollm2-135m");
+  EXPECT_EQ(kv_cache_row_bytes(c), 2u * 30 * 3 * 64 * 4);  // a third of 2·L·C floats
+  Config mha = c;
+  mha.n_kv_head = 9;
+  EXPECT_EQ(3 * kv_cache_row_bytes(c), kv_cache_row_bytes(mha));
+}
+
+TEST(Backward, LlamaWholeModelMatchesFiniteDifferences) {
+  for (int variant = 0; variant < 2; ++variant) {
+    Config c;
+    c.arch = Arch::kLlama;
+    c.model_type = "llama";
+    c.vocab_size = 13;
+    c.n_positions = 8;
+    c.n_embd = 8;
+    c.n_layer = 2;
+    c.n_head = 4;
+    c.n_kv_head = variant == 0 ? 2 : 1;
+    c.head_dim = variant == 0 ? 2 : 4;
+    c.intermediate_size = 6;
+    c.tie_word_embeddings = variant == 0;
+    c.qkv_bias = c.o_bias = c.mlp_bias = variant == 1;
+    c.rope = {.theta = 100.0,
+              .scaling = RopeScaling::kLlama3,
+              .factor = 4.0,
+              .low_freq_factor = 1.0,
+              .high_freq_factor = 2.0,
+              .original_max_positions = 8};
+    Model g(c);
+    randomise(g, 17 + variant);
+    for (auto& p : g.mutable_params()) p *= 4;
+    const int B = 2, T = 6;
+    std::vector<int> x(B * T), y(B * T);
+    Rng r(3);
+    for (int i = 0; i < B * T; ++i) {
+      x[i] = int(r.next() % c.vocab_size);
+      y[i] = int(r.next() % c.vocab_size);
+    }
+    Workspace ws;
+    std::vector<float> grad(g.params().size());
+    g.forward_backward(ws, grad.data(), x.data(), y.data(), B, T, 1.0f / (B * T));
+    for (const auto& t : g.table())
+      for (size_t k = 0; k < 3; ++k) {
+        const size_t i = t.offset + (k * 7919) % t.numel;
+        float& p = g.mutable_params()[i];
+        const float orig = p, h = 2e-3f;  // RMSNorm of small rows curves fast: 1e-2 is too coarse
+        p = orig + h;
+        const double lp = g.loss(ws, x.data(), y.data(), B, T);
+        p = orig - h;
+        const double lm = g.loss(ws, x.data(), y.data(), B, T);
+        p = orig;
+        const double num = (lp - lm) / (2 * h);
+        EXPECT_NEAR(grad[i], num, 3e-3 + 3e-2 * std::fabs(num)) << t.name << " [" << i - t.offset << "]";
+      }
+  }
 }
 
 }  // namespace

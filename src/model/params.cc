@@ -6,14 +6,99 @@
 
 namespace tf {
 
+namespace {
+void add_tensor(std::vector<ParamTensor>& t, std::string name, std::vector<long> shape, bool decay, bool conv1d) {
+  ParamTensor p{std::move(name), std::move(shape), 0, 1, decay, conv1d};
+  for (long d : p.shape) p.numel *= size_t(d);
+  p.offset = t.empty() ? 0 : t.back().offset + t.back().numel;
+  t.push_back(std::move(p));
+}
+
+// Llama's table, in buffer order: q, k, v (then their biases) adjacent, gate and up adjacent
+// (params.h says why). Matrices and embeddings decay; norms and biases do not.
+std::vector<ParamTensor> llama_table(const Config& c) {
+  const long V = c.vocab_size, C = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), I = c.intermediate_size;
+  std::vector<ParamTensor> t;
+  auto add = [&](std::string name, std::vector<long> shape) {
+    const bool decay = shape.size() == 2;
+    add_tensor(t, std::move(name), std::move(shape), decay, false);
+  };
+  add("model.embed_tokens.weight", {V, C});
+  for (int l = 0; l < c.n_layer; ++l) {
+    const std::string h = "model.layers." + std::to_string(l) + ".";
+    add(h + "input_layernorm.weight", {C});
+    add(h + "self_attn.q_proj.weight", {Q, C});
+    add(h + "self_attn.k_proj.weight", {KV, C});
+    add(h + "self_attn.v_proj.weight", {KV, C});
+    if (c.qkv_bias) {
+      add(h + "self_attn.q_proj.bias", {Q});
+      add(h + "self_attn.k_proj.bias", {KV});
+      add(h + "self_attn.v_proj.bias", {KV});
+    }
+    add(h + "self_attn.o_proj.weight", {C, Q});
+    if (c.o_bias) add(h + "self_attn.o_proj.bias", {C});
+    add(h + "post_attention_layernorm.weight", {C});
+    add(h + "mlp.gate_proj.weight", {I, C});
+    add(h + "mlp.up_proj.weight", {I, C});
+    if (c.mlp_bias) {
+      add(h + "mlp.gate_proj.bias", {I});
+      add(h + "mlp.up_proj.bias", {I});
+    }
+    add(h + "mlp.down_proj.weight", {C, I});
+    if (c.mlp_bias) add(h + "mlp.down_proj.bias", {C});
+  }
+  add("model.norm.weight", {C});
+  if (!c.tie_word_embeddings) add("lm_head.weight", {V, C});
+  return t;
+}
+
+// Floats of one Llama layer, in the order of llama_table.
+size_t llama_layer_floats(const Config& c) {
+  const size_t C = c.n_embd, QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
+  return 2 * C + QKV * C + (c.qkv_bias ? QKV : 0) + C * Q + (c.o_bias ? C : 0) + 2 * I * C + (c.mlp_bias ? 2 * I : 0) +
+         C * I + (c.mlp_bias ? C : 0);
+}
+
+template <class F>
+LayerViews<F> llama_layer_views(const Config& c, F* base, int l) {
+  const size_t C = c.n_embd, QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
+  F* p = base + size_t(c.vocab_size) * C + llama_layer_floats(c) * l;
+  LayerViews<F> v{};
+  auto take = [&p](size_t n) {
+    F* r = p;
+    p += n;
+    return r;
+  };
+  v.ln1w = take(C);
+  v.qkvw = take(QKV * C);
+  if (c.qkv_bias) v.qkvb = take(QKV);
+  v.attprojw = take(C * Q);
+  if (c.o_bias) v.attprojb = take(C);
+  v.ln2w = take(C);
+  v.fcw = take(2 * I * C);
+  if (c.mlp_bias) v.fcb = take(2 * I);
+  v.fcprojw = take(C * I);
+  if (c.mlp_bias) v.fcprojb = take(C);
+  return v;
+}
+
+template <class F>
+ModelViews<F> llama_model_views(const Config& c, F* base) {
+  const size_t C = c.n_embd;
+  ModelViews<F> v{};
+  v.wte = base;
+  v.lnfw = base + size_t(c.vocab_size) * C + llama_layer_floats(c) * c.n_layer;
+  v.lm_head = c.tie_word_embeddings ? v.wte : v.lnfw + C;
+  return v;
+}
+}  // namespace
+
 std::vector<ParamTensor> param_table(const Config& c) {
+  if (c.llama()) return llama_table(c);
   const long V = c.vocab_size, P = c.n_positions, C = c.n_embd;
   std::vector<ParamTensor> t;
   auto add = [&](std::string name, std::vector<long> shape, bool decay, bool conv1d) {
-    ParamTensor p{std::move(name), std::move(shape), 0, 1, decay, conv1d};
-    for (long d : p.shape) p.numel *= size_t(d);
-    p.offset = t.empty() ? 0 : t.back().offset + t.back().numel;
-    t.push_back(std::move(p));
+    add_tensor(t, std::move(name), std::move(shape), decay, conv1d);
   };
   add("wte.weight", {V, C}, true, false);
   add("wpe.weight", {P, C}, true, false);
@@ -94,16 +179,29 @@ ModelViews<F> model_views_of(const Config& c, F* base) {
 
 }  // namespace
 
-LayerParams layer_views(const Config& c, const float* base, int l) { return layer_views_of(c, base, l); }
-LayerGrads layer_views(const Config& c, float* base, int l) { return layer_views_of(c, base, l); }
-ModelParams model_views(const Config& c, const float* base) { return model_views_of(c, base); }
-ModelGrads model_views(const Config& c, float* base) { return model_views_of(c, base); }
+LayerParams layer_views(const Config& c, const float* base, int l) {
+  return c.llama() ? llama_layer_views(c, base, l) : layer_views_of(c, base, l);
+}
+LayerGrads layer_views(const Config& c, float* base, int l) {
+  return c.llama() ? llama_layer_views(c, base, l) : layer_views_of(c, base, l);
+}
+ModelParams model_views(const Config& c, const float* base) {
+  return c.llama() ? llama_model_views(c, base) : model_views_of(c, base);
+}
+ModelGrads model_views(const Config& c, float* base) {
+  return c.llama() ? llama_model_views(c, base) : model_views_of(c, base);
+}
 
 void init_params(const Config& c, float* base, unsigned long seed) {
   Rng rng(seed);
   const float proj_std = 0.02f / std::sqrt(2.0f * c.n_layer);
   for (const auto& t : param_table(c)) {
     float* p = base + t.offset;
+    if (c.llama()) {
+      const bool is_norm = t.name.ends_with("norm.weight");
+      for (size_t i = 0; i < t.numel; ++i) p[i] = is_norm ? 1.0f : t.shape.size() == 1 ? 0.0f : 0.02f * rng.normal();
+      continue;
+    }
     const bool is_ln_weight = t.name.find("ln_") != std::string::npos && t.name.ends_with(".weight");
     const bool is_bias = t.name.ends_with(".bias");
     const bool is_proj = t.name.ends_with("c_proj.weight");

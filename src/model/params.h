@@ -1,6 +1,11 @@
-// All parameters of a GPT in one contiguous buffer with named views (the optimizer loops over
-// the flat buffer; the checkpoint code walks the names). Names are Hugging Face's, without the
-// "transformer." prefix; matrices are stored [OC, C] (see kernels/kernels.h).
+// All parameters of a model in one contiguous buffer with named views (the optimizer loops over
+// the flat buffer; the checkpoint code walks the names). Names are Hugging Face's: GPT-2's
+// without the "transformer." prefix, Llama's in full (model.layers.3.self_attn.q_proj.weight);
+// matrices are stored [OC, C] (see kernels/kernels.h).
+//
+// Llama's q/k/v projections lie one after another in the buffer, so together they are one
+// (QKV, C) matrix and one linear layer computes [q | k | v] (as GPT-2's fused c_attn); likewise
+// gate and up are one (2I, C) matrix, and their biases, when present, one vector.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,29 +25,30 @@ struct ParamTensor {
 
 // Views of one block's parameters (or of their gradients: same offsets, other buffer). F is
 // const float for the model's own weights (read only: the model is shared between callers) and
-// float for a gradient buffer.
+// float for a gradient buffer. One struct for both architectures, shapes as GPT-2 | Llama;
+// null where the architecture or the config has no such tensor.
 template <class F>
 struct LayerViews {
-  F* ln1w;      // (C)
-  F* ln1b;      // (C)
-  F* qkvw;      // (3C, C)
-  F* qkvb;      // (3C)
-  F* attprojw;  // (C, C)
-  F* attprojb;  // (C)
-  F* ln2w;      // (C)
-  F* ln2b;      // (C)
-  F* fcw;       // (4C, C)
-  F* fcb;       // (4C)
-  F* fcprojw;   // (C, 4C)
-  F* fcprojb;   // (C)
+  F* ln1w;      // (C)                      | input_layernorm (C)
+  F* ln1b;      // (C)                      | null
+  F* qkvw;      // (3C, C)                  | q/k/v_proj (QKV, C)
+  F* qkvb;      // (3C)                     | (QKV) or null
+  F* attprojw;  // (C, C)                   | o_proj (C, NH·HS)
+  F* attprojb;  // (C)                      | (C) or null
+  F* ln2w;      // (C)                      | post_attention_layernorm (C)
+  F* ln2b;      // (C)                      | null
+  F* fcw;       // (4C, C)                  | gate/up_proj (2I, C)
+  F* fcb;       // (4C)                     | (2I) or null
+  F* fcprojw;   // (C, 4C)                  | down_proj (C, I)
+  F* fcprojb;   // (C)                      | (C) or null
 };
 
 template <class F>
 struct ModelViews {
-  F* wte;      // (V, C)
-  F* wpe;      // (maxT, C)
-  F* lnfw;     // (C)
-  F* lnfb;     // (C)
+  F* wte;      // (V, C)                    | embed_tokens
+  F* wpe;      // (maxT, C)                 | null
+  F* lnfw;     // (C)                       | model.norm (C)
+  F* lnfb;     // (C)                       | null
   F* lm_head;  // (V, C): wte when tied
 };
 
@@ -63,7 +69,8 @@ ModelGrads model_views(const Config& c, float* base);
 
 // GPT-2 initialisation (HF's _init_weights): N(0, 0.02) for matrices and embeddings, biases 0,
 // LayerNorm 1/0, and the residual output projections (attn.c_proj, mlp.c_proj) N(0, 0.02 /
-// sqrt(2·L)). Draws in table order from Rng(seed).
+// sqrt(2·L)). Llama (LlamaPreTrainedModel): N(0, 0.02) for matrices and embeddings, biases 0,
+// RMSNorm weights 1. Draws in table order from Rng(seed).
 void init_params(const Config& c, float* base, unsigned long seed);
 
 }  // namespace tf

@@ -11,14 +11,16 @@ namespace tf {
 // What the parallel pass keeps for the backward (and for capture).
 struct Activations {
   int B = 0, T = 0;
+  // Shapes as GPT-2 | Llama where they differ (block.h's BlockActs).
   std::vector<float> resid;                    // (L+1, B, T, C): resid[0] = embeddings, resid[l+1] = block l
   std::vector<float> ln1, ln1_mean, ln1_rstd;  // (L, B, T, C), (L, B, T), (L, B, T)
-  std::vector<float> qkv;                      // (L, B, T, 3C)
+  std::vector<float> qkv;                      // (L, B, T, 3C) | (L, B, T, QKV)
   std::vector<float> att;                      // (L, B, NH, T, T) probabilities
-  std::vector<float> atty;                     // (L, B, T, C) attention output before c_proj
+  std::vector<float> atty;                     // (L, B, T, C) attention output before c_proj | (.., NH·HS)
   std::vector<float> resid_mid;                // (L, B, T, C) = resid + attn
   std::vector<float> ln2, ln2_mean, ln2_rstd;
-  std::vector<float> fch, fch_gelu;            // (L, B, T, 4C)
+  std::vector<float> fch, fch_gelu;            // (L, B, T, 4C) | (L, B, T, 2I) and (L, B, T, I)
+  std::vector<int> pos;                        // (B, T) rotary positions (Llama)
   std::vector<float> lnf, lnf_mean, lnf_rstd;  // (B, T, C), (B, T), (B, T)
   std::vector<float> logits;                   // (B·T, V) from head_all, (B, V) from head_last, one chunk of
                                                // (rows, V) inside head_loss
@@ -34,8 +36,9 @@ struct GradScratch {
 // Scratch of the cached step, for M sequences.
 struct StepScratch {
   int M = 0;
-  std::vector<float> ln, qkv, atty, mid, fch, scores, lnf;
-  std::vector<float> hidden;  // (L+1, M, C): the residual stream after each block
+  std::vector<float> ln, qkv, atty, mid, fch, act, scores, lnf;  // act: Llama's silu(gate)·up
+  std::vector<int> pos;                                          // (M) rotary positions
+  std::vector<float> hidden;                                     // (L+1, M, C): the residual stream after each block
 };
 
 struct Workspace {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "model/model_dir.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
 
@@ -150,7 +151,8 @@ Trainer::Trainer(TrainOptions opt, bool resume) : opt_(std::move(opt)) {
     LoadedModel m = load_model_dir(opt_.init);
     model_ = std::move(m.model);
     if (tok_spec.empty()) {
-      if (fs::exists(opt_.init + "/vocab.json"))
+      // The folder's own BPE (tokenizer.json, or GPT-2's vocab.json + merges.txt), else bytes.
+      if (fs::exists(opt_.init + "/vocab.json") || has_hf_tokenizer(opt_.init))
         tok_spec = opt_.init;
       else if (m.tokenizer)
         tok_spec = "byte";
