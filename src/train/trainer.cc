@@ -269,8 +269,11 @@ RunResult Trainer::run(const std::function<void(const StepReport&)>& on_step, co
   }
   // Fractions of the budget at which the steps are planned, then revised; a resumed run that
   // has its plan revises it no more.
-  constexpr double kPlanAt[3] = {0.05, 0.25, 0.5};
-  int plan_at = opt_.steps > 0 ? 3 : 0;
+  constexpr int kPlans = 4;
+  constexpr double kPlanAt[kPlans] = {0.05, 0.25, 0.5, 0.75};
+  int plan_at = opt_.steps > 0 ? kPlans : 0;
+  Clock::time_point last_plan;
+  long last_plan_done = 0;
   Clock::time_point first_done;  // end of this invocation's first step (which also allocates)
   double step_s = 0;             // seconds a step, measured over the steps after the first
   for (long s = start_step_; opt_.steps == 0 || s < opt_.steps; ++s) {
@@ -290,13 +293,16 @@ RunResult Trainer::run(const std::function<void(const StepReport&)>& on_step, co
     else
       step_s = since(first_done) / double(done - 1);
     const double step_est = done == 1 ? dt : step_s;
-    // The plan: made once 5% of the budget has gone (and 3 steps at least), revised at 25% and
-    // 50% from the speed so far, evaluations and saves included (a shared machine's speed
-    // drifts); every rank takes the same mean speed.
-    if (budgeted && plan_at < 3 && done >= 3 && dist.any(since(t0) >= kPlanAt[plan_at] * budget)) {
-      const double agreed = dist.allreduce_sum(step_s) / dist.size();
+    // The plan: made once 5% of the budget has gone (and 3 steps at least), revised at 25%, 50%
+    // and 75% from the speed since the last plan, evaluations and saves included (a shared
+    // machine's speed drifts); every rank takes the same mean speed.
+    if (budgeted && plan_at < kPlans && done >= 3 && dist.any(since(t0) >= kPlanAt[plan_at] * budget)) {
+      const double window_s = plan_at == 0 ? step_s : since(last_plan) / double(std::max(1L, done - last_plan_done));
+      const double agreed = dist.allreduce_sum(window_s) / dist.size();
       opt_.steps = std::max(s + 1, plan_steps(s + 1, agreed, budget - since(t0), plan_at > 0));
-      while (plan_at < 3 && since(t0) >= kPlanAt[plan_at] * budget) ++plan_at;
+      while (plan_at < kPlans && since(t0) >= kPlanAt[plan_at] * budget) ++plan_at;
+      last_plan = Clock::now();
+      last_plan_done = done;
     }
     r.steps = opt_.steps;
     r.tokens_per_second = double(opt_.batch) * opt_.seq * opt_.accum / dt;

@@ -45,9 +45,10 @@ class Trainer {
   Trainer(TrainOptions opt, bool resume, const std::vector<std::string>& given = {});
   // Runs to opt.steps. With a time budget (max_time_s) and no plan yet, the steps are planned
   // from the speed of the first steps (5% of the budget) so that the run, its evaluations and
-  // saves fit the budget, and revised at 25% and 50% of it; the cosine schedule follows the
-  // plan. The run also stops, saved, when the budget would run out before the next step. Stops early, after saving,
-  // when *stop becomes true (Ctrl-C).
+  // saves fit the budget, and revised at 25%, 50% and 75% of it from the speed since the last
+  // plan; the cosine schedule follows the plan. The run also stops, saved, when the budget
+  // would run out before the next step. Stops early, after saving, when *stop becomes true
+  // (Ctrl-C).
   RunResult run(const std::function<void(const StepReport&)>& on_step, const std::atomic<bool>* stop);
   // One optimizer step over accum micro-batches; returns the mean loss.
   double train_step(long s, double* grad_norm);
