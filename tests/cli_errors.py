@@ -92,7 +92,8 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([TF] + tr + ["--data", text, "--out", run1], check=True, capture_output=True)
     r1 = digest_tree(run1)
     expect(tr + ["--data", text, "--out", run1], 1, "--resume", "output folder holding a run")
-    expect(["train", "--resume", run1, "--batch", "4"], 2, "cannot change on --resume", "changing shapes on resume")
+    expect(["train", "--resume", run1, "--batch", "4"], 2, "--batch 4 differs from the run's 2",
+           "a differing flag on resume names both values")
     expect(["train", "--resume", good], 1, "no tformer training run", "resume from a non-run")
     state = json.load(open(os.path.join(run1, "tformer_state", "state.json")))
     bad_run = os.path.join(tmp, "run_sgd")
@@ -110,6 +111,31 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(tr + ["--data", text, "--out", os.path.join(tmp, "o5"), "--lr-schedule", "linear"], 2, "--lr-schedule",
            "bad schedule")
 
+    big = os.path.join(tmp, "big")
+    expect(tr[:-6] + ["--batch", "100000", "--seq", "256", "--data", text, "--out", big], 1, "MemAvailable",
+           "--batch 100000 is refused with its memory estimate")
+    check(not os.path.exists(big), "the refused run leaves no --out behind")
+    expect(tr + ["--data", text, "--out", os.path.join(text, "sub")], 1, "text.txt/sub: cannot create directories",
+           "an unwritable --out names the path and the reason")
+    expect(["init", "--preset", "gpt2", "--out", os.path.join(tmp, "g2")], 2, "--tokenizer DIR",
+           "init --preset gpt2 without a tokenizer")
+    check(not os.path.exists(os.path.join(tmp, "g2")), "the refused init writes nothing")
+    expect(["train", "--preset", "gpt2", "--steps", "1", "--data", text, "--out", os.path.join(tmp, "g3")], 2,
+           "--tokenizer DIR",
+           "train --preset gpt2 without a tokenizer")
+
+    # CLI11's messages in plain words.
+    expect([], 2, "give a command: init, eval, train", "no command")
+    expect(["tokenizer"], 2, "give a command: train", "tokenizer without its command")
+    expect(["train", "--steps", "1", "--steps", "2"], 2, "--steps was given 2 values; it takes one", "a flag twice")
+    expect(["train", "--steps", "abc"], 2, "'abc' is not a whole number", "a non-number")
+    expect(["train", "--bogus", "1"], 2, "unknown flag --bogus", "an unknown flag")
+    expect(["train", "--max-time", "5x", "--data", text, "--preset", "tiny", "--out", os.path.join(tmp, "o6")], 2,
+           "not a duration", "a bad --max-time")
+    r = subprocess.run([TF, "eval", "--model", good, "--tokens", "1,2", "--threads", "1000"], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "--threads 1000 is more than the" in r.stderr, "--threads 1000 is clamped with a warning")
+
     nan = os.path.join(tmp, "nan")
     expect(tr + ["--data", text, "--out", nan, "--optimizer", "sgd", "--lr", "1e30", "--grad-clip", "0",
                  "--save-every", "0"], 1, "not finite; stopping", "a NaN/Inf loss or weight stops the run")
@@ -117,6 +143,8 @@ with tempfile.TemporaryDirectory() as tmp:
     state = json.load(open(os.path.join(nan, "tformer_state", "state.json")))
     check(r.returncode == 0 and "nan" not in r.stdout.lower() and state["step"] == 0,
           f"the last good checkpoint (step {state['step']}) stays loadable")
+    r = subprocess.run([TF] + tr + ["--data", text, "--out", nan], capture_output=True, text=True)
+    check(r.returncode == 0, "a run that died before its first step does not block a re-run: " + r.stderr.strip())
 
     # Generation.
     gen = ["generate", "--model", good, "--tokens", "1,2", "--max-new", "4"]

@@ -1,6 +1,7 @@
-"""A killed training run loses nothing: SIGKILL a 2-thread run mid-way, resume it, and every
-later loss and the final weights are bit-identical to an uninterrupted run. Ctrl-C (SIGINT)
-saves and exits cleanly, and --steps extends a finished run."""
+"""A killed training run loses nothing: SIGKILL a 2-thread run mid-way, resume it (re-running the
+same command with --resume), and every later loss and the final weights are bit-identical to an
+uninterrupted run. Ctrl-C (SIGINT) saves and exits 130, --steps extends a finished run, a run
+resumes from another folder and from its data's new path, and --max-time stops in time."""
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from check import check, finish, wait_for_lines
 
-TF = os.environ.get("TFORMER", "build/tformer")
+TF = os.path.abspath(os.environ.get("TFORMER", "build/tformer"))  # some runs start in other folders
 
 
 def metrics(d):
@@ -47,7 +48,9 @@ with tempfile.TemporaryDirectory() as tmp:
     # The model directory at the top stays loadable at every instant.
     r = subprocess.run([TF, "eval", "--model", b, "--tokens", "1,2,3"], capture_output=True, text=True)
     check(r.returncode == 0, "the killed run's model directory loads: " + r.stderr.strip())
-    subprocess.run([TF, "train", "--resume", b, "--threads", "2"], check=True, capture_output=True)
+    # The same command again with --resume: flags equal to the saved ones are accepted.
+    r = subprocess.run([TF, "train", "--out", b] + common + ["--resume", b], capture_output=True, text=True)
+    check(r.returncode == 0, "resume with every flag equal to the saved run: " + r.stderr.strip())
     ma, mb = metrics(a), metrics(b)
     check([m["step"] for m in mb] == list(range(1, 61)), "resumed metrics have each step once")
     check([m["loss"] for m in ma] == [m["loss"] for m in mb], "every loss is bit-identical")
@@ -55,18 +58,60 @@ with tempfile.TemporaryDirectory() as tmp:
     check(digest(os.path.join(a, "model.safetensors")) == digest(os.path.join(b, "model.safetensors")),
           "final weights are bit-identical")
 
-    # Ctrl-C saves a checkpoint and exits 0; resuming continues.
+    # Ctrl-C saves a checkpoint and exits 130; resuming continues.
     c = os.path.join(tmp, "c")
     p = subprocess.Popen([TF, "train", "--out", c] + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_lines(os.path.join(c, "metrics.jsonl"), 10, timeout=120)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate()
-    check(p.returncode == 0 and "interrupted" in out, f"Ctrl-C saves and exits 0 (rc {p.returncode})")
+    check(p.returncode == 130 and "interrupted" in out, f"Ctrl-C saves and exits 130 (rc {p.returncode})")
+    check(json.load(open(os.path.join(c, "tformer_state", "state.json")))["step"] == len(metrics(c)),
+          "the interrupted run's checkpoint is at its last step")
     subprocess.run([TF, "train", "--resume", c, "--threads", "2"], check=True, capture_output=True)
     check([m["loss"] for m in metrics(c)] == [m["loss"] for m in ma], "the interrupted run resumes to the same losses")
 
     # --steps extends a finished run.
     subprocess.run([TF, "train", "--resume", a, "--steps", "65", "--threads", "2"], check=True, capture_output=True)
     check(len(metrics(a)) == 65, "--steps 65 extends the finished run by 5 steps")
+    r = subprocess.run([TF, "train", "--resume", a, "--steps", "66", "--lr", "1e-3"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--lr 0.001 differs from the run's 0.003" in r.stderr,
+          "a differing flag on resume is refused naming both values: " + r.stderr.strip())
+
+    # A run started with relative paths resumes from another folder, and from its data's new path.
+    short = ["--config", "cfg.json", "--batch", "4", "--seq", "32", "--eval-every", "0", "--threads", "2"]
+    subprocess.run([TF, "train", "--data", "data.txt", "--out", "rel", "--steps", "3"] + short, check=True,
+                   capture_output=True, cwd=tmp)
+    elsewhere = os.path.join(tmp, "elsewhere")
+    os.makedirs(elsewhere)
+    r = subprocess.run([TF, "train", "--resume", os.path.join("..", "rel"), "--steps", "4"], capture_output=True,
+                       text=True, cwd=elsewhere)
+    check(r.returncode == 0 and len(metrics(os.path.join(tmp, "rel"))) == 4,
+          "a run started with a relative --data resumes from another folder: " + r.stderr.strip())
+    os.rename(data, os.path.join(elsewhere, "moved.txt"))
+    r = subprocess.run([TF, "train", "--resume", "../rel", "--steps", "5"], capture_output=True, text=True, cwd=elsewhere)
+    check(r.returncode == 1 and "not there any more" in r.stderr, "a vanished data path is named: " + r.stderr.strip())
+    r = subprocess.run([TF, "train", "--resume", "../rel", "--steps", "5", "--data", "moved.txt"], capture_output=True,
+                       text=True, cwd=elsewhere)
+    check(r.returncode == 0 and len(metrics(os.path.join(tmp, "rel"))) == 5,
+          "--data may give the same bytes at a new path: " + r.stderr.strip())
+    with open(os.path.join(elsewhere, "other.txt"), "w") as f:
+        f.write(open(os.path.join(elsewhere, "moved.txt")).read().replace("God", "Gad"))
+    r = subprocess.run([TF, "train", "--resume", "../rel", "--steps", "6", "--data", "other.txt"], capture_output=True,
+                       text=True, cwd=elsewhere)
+    check(r.returncode == 1 and "fingerprint" in r.stderr, "other bytes under --data are refused: " + r.stderr.strip())
+    os.rename(os.path.join(elsewhere, "moved.txt"), data)
+
+    # --max-time: the steps are planned from the first steps' speed and the run ends in time.
+    t = os.path.join(tmp, "timed")
+    t0 = time.time()
+    r = subprocess.run([TF, "train", "--out", t, "--data", data, "--max-time", "3s", "--eval-every", "20", "--config", cfg,
+                        "--batch", "4", "--seq", "32", "--threads", "2"], capture_output=True, text=True)
+    took = time.time() - t0
+    st = json.load(open(os.path.join(t, "tformer_state", "state.json")))
+    m = metrics(t)
+    check(r.returncode == 0 and took < 5 and st["options"]["max_time_s"] == 3 and st["options"]["steps"] >= len(m) > 3,
+          f"--max-time 3s stops in time ({took:.1f}s, {len(m)} of the planned {st['options']['steps']} steps)")
+    check("val_bpb" in m[-1] and abs(m[-1]["val_bpb"] - m[-1]["val_loss"] / 0.6931471805599453) < 1e-9,
+          "validation in bits per byte (byte-level: loss / ln 2) in metrics.jsonl")
 
 finish()

@@ -39,6 +39,12 @@ std::vector<int> parse_token_list(const std::string& s) {
 
 void set_threads(int threads) {
   if (threads < 0) throw UsageError("--threads must be >= 0 (0 = all cores)");
+  const int cores = omp_get_num_procs();
+  if (threads > cores) {
+    std::cerr << "tformer: warning: --threads " << threads << " is more than the " << cores << " cores; using " << cores
+              << "\n";
+    threads = cores;
+  }
   if (threads > 0) omp_set_num_threads(threads);
 }
 
@@ -58,9 +64,13 @@ void add_init(CLI::App& app) {
   sub->add_option("--seed", o->seed, "initialisation seed")->capture_default_str();
   sub->add_option("--tokenizer", o->tokenizer, "byte, or a folder with tokenizer.json or vocab.json + merges.txt")
       ->capture_default_str();
-  sub->callback([o] {
+  sub->callback([o, sub] {
     if (o->preset.empty() == o->config.empty()) throw UsageError("init: give exactly one of --preset or --config");
     Config cfg = o->preset.empty() ? load_config(o->config) : preset_config(o->preset);
+    if (cfg.vocab_size > 256 && o->tokenizer == "byte" && !sub->count("--tokenizer"))
+      throw UsageError("init: the model has vocab_size " + std::to_string(cfg.vocab_size) +
+                       ", a byte-level tokenizer would use 256 of its rows: give --tokenizer DIR (GPT-2's vocab.json + "
+                       "merges.txt, or one from tformer tokenizer train), or --tokenizer byte to mean it");
     std::string tok_dir;
     if (o->tokenizer == "byte") {
       cfg.tokenizer = "byte";

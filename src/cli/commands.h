@@ -23,9 +23,18 @@ void add_tokenizer(CLI::App& app);
 void add_explain(CLI::App& app);
 void add_serve(CLI::App& app);
 
+// A command that ends with a status of its own (no message): thrown to main, which returns it.
+struct ExitCode {
+  int code;
+};
+inline constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as a shell reports Ctrl-C
+
+// A parse error of CLI11 in plain words, naming the command it arose in.
+std::string plain_parse_error(const CLI::ParseError& e, const CLI::App& app);
+
 // Shared helpers.
 std::vector<int> parse_token_list(const std::string& s);  // "1,2,3"
-void set_threads(int threads);                            // 0 = all cores
+void set_threads(int threads);                            // 0 = all cores; above the cores: clamped, with a warning
 bool stdout_is_terminal();
 // The prompt as token ids: --tokens as given, or --prompt through the directory's tokenizer.
 std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, const std::string& tokens);

@@ -359,7 +359,8 @@ Toy build_toy(const ToyOptions& o) {
       wte[v * kToyD + i] = it != kExampleEmbeddings.end() ? it->second[i] : 0.5f * rng.normal();
   }
   // Training mode: teacher forcing on the sentence, all positions in one pass; wte frozen.
-  Optimizer opt(g.table(), {.kind = "adamw", .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.0});
+  Optimizer opt(g.table(),
+                {.kind = OptimizerKind::kAdamW, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.0});
   opt.frozen = {"wte.weight"};
   const int T = int(toy.sentence.size()) - 1;
   Workspace ws;

@@ -37,13 +37,15 @@ void save_checkpoint(const std::string& out, const Model& model, const Optimizer
     moments.push_back({"adam.m", {n}, opt.m.data()});
     moments.push_back({"adam.v", {n}, opt.v.data()});
   }
-  write_safetensors((fresh / "optimizer.safetensors").string(), moments,
-                    {{"format", "tformer-optimizer"}, {"kind", opt.config().kind}, {"t", std::to_string(opt.t)}});
+  write_safetensors(
+      (fresh / "optimizer.safetensors").string(), moments,
+      {{"format", "tformer-optimizer"}, {"kind", optimizer_name(opt.config().kind)}, {"t", std::to_string(opt.t)}});
   const nlohmann::json j = {{"step", state.step},
                             {"options", state.options},
                             {"data_fingerprint", state.data_fingerprint},
                             {"data_tokens", state.data_tokens},
-                            {"optimizer", opt.config().kind}};
+                            {"elapsed_s", state.elapsed_s},
+                            {"optimizer", optimizer_name(opt.config().kind)}};
   write_file_atomic((fresh / "state.json").string(), j.dump(2) + "\n");
   fsync_dir(fresh);
   if (fs::exists(cur)) {
@@ -74,6 +76,7 @@ TrainState read_train_state(const std::string& state_dir) {
     s.options = j.at("options");
     s.data_fingerprint = j.at("data_fingerprint").get<uint64_t>();
     s.data_tokens = j.at("data_tokens").get<long>();
+    s.elapsed_s = j.value("elapsed_s", 0.0);
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": not a tformer training state (" + e.what() + ")");
@@ -92,7 +95,7 @@ void load_checkpoint(const std::string& state_dir, Model& model, Optimizer& opt)
   SafeTensors st(path);
   const TensorInfo* m = st.find("adam.m");
   const TensorInfo* v = st.find("adam.v");
-  if (opt.config().kind == "adamw") {
+  if (opt.config().kind == OptimizerKind::kAdamW) {
     if (!m || !v) throw Error(path + ": holds no AdamW moments; the checkpoint was not made with adamw");
     if (m->numel() != opt.m.size() || v->numel() != opt.v.size())
       throw Error(path + ": moments have " + std::to_string(m->numel()) + " values, the model " +
@@ -100,7 +103,7 @@ void load_checkpoint(const std::string& state_dir, Model& model, Optimizer& opt)
     st.read_f32(*m, opt.m.data());
     st.read_f32(*v, opt.v.data());
   } else if (m) {
-    throw Error(path + ": holds AdamW moments but the run uses " + opt.config().kind);
+    throw Error(path + ": holds AdamW moments but the run uses " + optimizer_name(opt.config().kind));
   }
   opt.t = read_train_state(state_dir).step;
 }

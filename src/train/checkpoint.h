@@ -20,6 +20,7 @@ struct TrainState {
   nlohmann::json options;
   uint64_t data_fingerprint = 0;
   long data_tokens = 0;
+  double elapsed_s = 0;  // training time spent up to this step, over every invocation
 };
 
 void save_checkpoint(const std::string& out, const Model& model, const Optimizer& opt, const TrainState& state,

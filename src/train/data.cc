@@ -29,6 +29,14 @@ std::vector<int> load_token_stream(const std::string& path, const Tokenizer& tok
   return tok.encode(text);
 }
 
+const char* data_order_name(DataOrder o) { return o == DataOrder::kShuffle ? "shuffle" : "sequential"; }
+
+DataOrder data_order_from_name(const std::string& name) {
+  if (name == "sequential") return DataOrder::kSequential;
+  if (name == "shuffle") return DataOrder::kShuffle;
+  throw Error("data_order must be sequential or shuffle, got " + name);
+}
+
 uint64_t token_fingerprint(const std::vector<int>& tokens) {
   uint64_t h = 1469598103934665603ULL;
   for (int t : tokens) {

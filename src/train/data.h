@@ -24,6 +24,8 @@ std::vector<int> load_token_stream(const std::string& path, const Tokenizer& tok
 uint64_t token_fingerprint(const std::vector<int>& tokens);  // FNV-1a over the ids
 
 enum class DataOrder { kSequential, kShuffle };
+const char* data_order_name(DataOrder o);                 // "sequential" | "shuffle", as checkpoints store it
+DataOrder data_order_from_name(const std::string& name);  // throws Error for another name
 
 class Batcher {
  public:

@@ -8,6 +8,22 @@
 
 namespace tf {
 
+const char* schedule_name(Schedule s) { return s == Schedule::kCosine ? "cosine" : "constant"; }
+
+Schedule schedule_from_name(const std::string& name) {
+  if (name == "cosine") return Schedule::kCosine;
+  if (name == "constant") return Schedule::kConstant;
+  throw Error("lr_schedule must be constant or cosine, got " + name);
+}
+
+const char* optimizer_name(OptimizerKind k) { return k == OptimizerKind::kAdamW ? "adamw" : "sgd"; }
+
+OptimizerKind optimizer_from_name(const std::string& name) {
+  if (name == "adamw") return OptimizerKind::kAdamW;
+  if (name == "sgd") return OptimizerKind::kSgd;
+  throw Error("optimizer must be adamw or sgd, got " + name);
+}
+
 double lr_at(long s, double lr, double min_lr, long warmup, long steps, Schedule schedule) {
   if (s < warmup) return lr * double(s + 1) / double(warmup);
   if (schedule == Schedule::kConstant || steps <= warmup) return lr;
@@ -46,9 +62,7 @@ double clip_grad_norm(float* g, size_t n, double bound) {
 }
 
 Optimizer::Optimizer(const std::vector<ParamTensor>& table, OptimizerConfig cfg) : table_(table), cfg_(std::move(cfg)) {
-  if (cfg_.kind != "adamw" && cfg_.kind != "sgd")
-    throw UsageError("--optimizer must be adamw or sgd, got " + cfg_.kind);
-  if (cfg_.kind == "adamw") {
+  if (cfg_.kind == OptimizerKind::kAdamW) {
     const size_t n = param_count(table_);
     m.assign(n, 0.0f);
     v.assign(n, 0.0f);
@@ -62,7 +76,7 @@ void Optimizer::step(float* params, const float* grads, double lr) {
     const float wd = p.decay ? float(cfg_.weight_decay) : 0.0f;
     float* w = params + p.offset;
     const float* g = grads + p.offset;
-    if (cfg_.kind == "adamw") {
+    if (cfg_.kind == OptimizerKind::kAdamW) {
       adamw_update(w, g, m.data() + p.offset, v.data() + p.offset, p.numel, float(lr), float(cfg_.beta1),
                    float(cfg_.beta2), float(cfg_.eps), wd, t);
     } else {  // plain SGD, decoupled weight decay as in AdamW

@@ -9,6 +9,13 @@
 namespace tf {
 
 enum class Schedule { kConstant, kCosine };
+enum class OptimizerKind { kAdamW, kSgd };
+// The names checkpoints and the command line use ("constant", "cosine", "adamw", "sgd"); the
+// *_from_name functions throw Error naming the accepted values.
+const char* schedule_name(Schedule s);
+Schedule schedule_from_name(const std::string& name);
+const char* optimizer_name(OptimizerKind k);
+OptimizerKind optimizer_from_name(const std::string& name);
 
 // Step s (0-based): lr·(s+1)/warmup while s < warmup; then constant lr, or cosine
 // min_lr + ½(lr − min_lr)(1 + cos(π·(s − warmup)/(steps − warmup))).
@@ -20,7 +27,7 @@ double global_norm(const float* g, size_t n);
 double clip_grad_norm(float* g, size_t n, double bound);
 
 struct OptimizerConfig {
-  std::string kind = "adamw";  // adamw | sgd
+  OptimizerKind kind = OptimizerKind::kAdamW;
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
 };
 

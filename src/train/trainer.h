@@ -14,41 +14,42 @@
 #include "tokenizer/tokenizer.h"
 #include "train/data.h"
 #include "train/optimizer.h"
+#include "train/options.h"
 
 namespace tf {
 
-struct TrainOptions {
-  std::string data, tokenizer;  // tokenizer: byte | DIR | "" (the --init dir's, else byte)
-  std::string out, init, preset, config;
-  long steps = 1000;
-  int batch = 8, seq = 128, accum = 1;
-  double lr = 1e-3, min_lr = 1e-4;
-  long warmup = 0;
-  std::string lr_schedule = "cosine", optimizer = "adamw";
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, grad_clip = 1.0;
-  uint64_t seed = 1337;
-  std::string data_order = "sequential";
-  double val_fraction = 0.01;
-  long eval_every = 100, eval_batches = 8, save_every = 200;
-  std::string metrics;  // default: OUT/metrics.jsonl
-};
-nlohmann::json options_to_json(const TrainOptions& o);
-TrainOptions options_from_json(const nlohmann::json& j);
-
 struct StepReport {
-  long step = 0, steps = 0;  // steps completed, from 1
+  long step = 0, steps = 0;  // steps completed, from 1; steps = 0 while a time budget's plan is pending
   double loss = 0, lr = 0, grad_norm = 0, tokens_per_second = 0, elapsed_s = 0;
   std::optional<double> val_loss;
+  // The validation loss in bits per byte of the validation text: val_loss · tokens / bytes / ln 2,
+  // comparable between a byte-level and a BPE run.
+  std::optional<double> val_bpb;
+  double eta_s = 0;  // to the planned end
+};
+
+enum class StopReason { kDone, kInterrupted, kTimeUp };
+struct RunResult {
+  long steps = 0;    // completed, the last one saved
+  long planned = 0;  // the planned steps (opt.steps)
+  StopReason why = StopReason::kDone;
+  double elapsed_s = 0;  // this invocation's training time
 };
 
 class Trainer {
  public:
-  // A new run (resume = false) or the run saved in opt.out (resume = true; opt.steps and the
-  // metrics path may differ from the saved run, every other option comes from the checkpoint).
-  Trainer(TrainOptions opt, bool resume);
-  // Runs to opt.steps. Stops early, after saving, when *stop becomes true (Ctrl-C).
-  // Returns the steps completed.
-  long run(const std::function<void(const StepReport&)>& on_step, const std::atomic<bool>* stop);
+  // A new run (resume = false) or the run saved in opt.out (resume = true): `given` names the
+  // options the user set (options_to_json keys), checked against the saved ones by
+  // resume_options(). Before allocating, refuses (Error) a run whose estimated memory
+  // (memory.h) exceeds what the machine has available.
+  Trainer(TrainOptions opt, bool resume, const std::vector<std::string>& given = {});
+  // Runs to opt.steps. With a time budget (max_time_s) and no plan yet, the steps are planned
+  // from the speed of the first steps (5% of the budget) so that the run, its evaluations and
+  // saves fit the budget, and revised at 25%, 50% and 75% of it from the speed since the last
+  // plan; the cosine schedule follows the plan. The run also stops, saved, when the budget
+  // would run out before the next step. Stops early, after saving, when *stop becomes true
+  // (Ctrl-C).
+  RunResult run(const std::function<void(const StepReport&)>& on_step, const std::atomic<bool>* stop);
   // One optimizer step over accum micro-batches; returns the mean loss.
   double train_step(long s, double* grad_norm);
   double val_loss();
@@ -57,7 +58,11 @@ class Trainer {
   long start_step() const { return start_step_; }
 
  private:
-  void save(long step);
+  void save(long step, double elapsed_s);
+  // Steps that fit in budget_s seconds from step `done` on, at step_s a step (which may already
+  // include the periodic evaluations and saves), the final evaluation and save reserved.
+  long plan_steps(long done, double step_s, double budget_s, bool overhead_included) const;
+  double eval_seconds(double step_s) const;
   TrainOptions opt_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tok_;
@@ -69,6 +74,10 @@ class Trainer {
   Workspace ws_;              // the training steps' activations
   std::vector<float> grads_;  // laid out as the parameters
   long start_step_ = 0;
+  double spent_s_ = 0;              // training time of earlier invocations (state.json)
+  double save_s_ = 0;               // the last save's duration
+  double eval_s_ = -1;              // the last validation's duration (-1: none yet)
+  double val_bytes_per_token_ = 1;  // of the validation text
 };
 
 }  // namespace tf
