@@ -210,7 +210,7 @@ class ExprParser {
   }
   ExprPtr ternary() {
     ExprPtr a = logic_or();
-    if (is("if") && !is_statement_if()) {
+    if (is("if")) {  // a if cond else b
       ++i_;
       auto e = make(Expr::kIf);
       ExprPtr cond = logic_or();
@@ -223,7 +223,6 @@ class ExprParser {
     }
     return a;
   }
-  bool is_statement_if() const { return false; }
   ExprPtr logic_or() {
     ExprPtr a = logic_and();
     while (accept("or")) a = binary("or", std::move(a), logic_and());
