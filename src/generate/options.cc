@@ -140,7 +140,8 @@ const std::vector<GenerateField>& generate_fields() {
       {"seed",
        "seed",
        "seed",
-       "sampling seed (sample i of --num-return draws from seed + i)",
+       "sampling seed: sample i of --num-return draws from seed + i (default 0: a run repeats; the server draws a "
+       "fresh seed per request that gives none)",
        {kSample},
        K::kU64,
        [](S& s) -> void* { return &s.seed; }},

@@ -1,5 +1,5 @@
-// tformer serve: the explainer page ("Try it yourself"), its JSON API, and an
-// OpenAI-compatible POST /v1/completions, over cpp-httplib.
+// tformer serve: the explainer page ("Try it yourself"), its JSON API, and the OpenAI-compatible
+// /v1/models, /v1/completions and /v1/chat/completions, over cpp-httplib.
 #pragma once
 #include <string>
 
@@ -14,9 +14,15 @@ struct ServerOptions {
   int max_sentence_words = 32;
   int max_train_steps = 2000;
   int max_return = 8;
+  // Load: requests that run the model at once, how many more wait for a turn (past that: 503
+  // with Retry-After), and the listen backlog of connections not yet accepted.
+  int max_running = 2;
+  int max_queue = 64;
+  int backlog = 1024;
 };
 
-// Blocks until the server stops (SIGINT/SIGTERM). Throws Error when the port cannot be bound.
+// Blocks until the server stops (SIGINT/SIGTERM). Throws Error when the port cannot be bound
+// ("port P is in use").
 void run_server(const ServerOptions& o);
 
 }  // namespace tf

@@ -1,4 +1,5 @@
-// Starts `tformer serve` on a free loopback port for the node tests; resolves to {url, stop}.
+// Starts `tformer serve` on a free loopback port for the node tests; resolves to {url, port, proc,
+// log() (its output so far), stop}.
 const { spawn } = require("child_process");
 const net = require("net");
 
@@ -8,8 +9,8 @@ function freePort() {
   });
 }
 
-async function startServer(args = []) {
-  const port = await freePort();
+async function startServer(args = [], port = null) {
+  port = port || (await freePort());
   const bin = process.env.TFORMER || "build/tformer";
   const proc = spawn(bin, ["serve", "--port", String(port), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
@@ -17,7 +18,10 @@ async function startServer(args = []) {
   proc.stderr.on("data", (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; ++i) {
-    try { await fetch(url + "/api/info"); return { url, stop: () => proc.kill("SIGTERM") }; } catch (e) {
+    try {
+      await fetch(url + "/api/info");
+      return { url, port, proc, log: () => log, stop: () => proc.kill("SIGTERM") };
+    } catch (e) {
       if (proc.exitCode !== null) throw new Error("tformer serve exited: " + log);
       await new Promise((r) => setTimeout(r, 100));
     }
