@@ -9,8 +9,9 @@ mkdir -p "$out"
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
 clang++ "${flags[@]}" tests/fuzz/fuzz_safetensors.cc src/io/safetensors.cc src/core/file.cc src/core/error.cc \
   -o "$out/fuzz_safetensors"
-clang++ "${flags[@]}" tests/fuzz/fuzz_tokenizer.cc src/tokenizer/tokenizer.cc src/tokenizer/bpe.cc \
-  src/core/file.cc src/core/error.cc -lpcre2-8 -o "$out/fuzz_tokenizer"
+tok_sources=$(ls src/tokenizer/*.cc | grep -v _test.cc)
+clang++ "${flags[@]}" tests/fuzz/fuzz_tokenizer.cc $tok_sources \
+  src/core/file.cc src/core/error.cc -lpcre2-8 $(pkg-config --libs icu-uc) -o "$out/fuzz_tokenizer"
 
 # Seeds: a real model file and real text.
 mkdir -p "$out/corpus_st" "$out/corpus_tok" "$out/gpt2tok"

@@ -14,6 +14,7 @@ PACKAGES=(
   libicu-dev               # NFC/NFKC normalizers of tokenizer.json (Qwen2/3)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers
+  clang-format clang-tidy  # scripts/lint.sh (CI)
   python3-torch python3-numpy  # the PyTorch oracle (Debian's /usr/bin/python3)
   bible-kjv bible-kjv-text     # the default training corpus
   libopenmpi-dev openmpi-bin   # optional data-parallel build
@@ -51,5 +52,6 @@ if [ ! -s data/kjv.txt ]; then
   mv data/kjv.txt.tmp data/kjv.txt
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# TFORMER_WERROR=ON (CI): every warning is an error.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTFORMER_WERROR="${TFORMER_WERROR:-OFF}" >/dev/null
 cmake --build build

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: installs and builds through scripts/setup.sh, then runs
+# Every test: installs and builds through scripts/setup.sh (warnings are errors), checks format
+# and clang-tidy (scripts/lint.sh), then runs
 #   1. ctest on the Release build: unit tests, PyTorch parity (forward and training),
 #      tokenizer parity (gpt-3-encoder), kill-and-resume, bad input;
 #   2. the unit tests again under ASan + UBSan (Debug);
@@ -7,7 +8,11 @@
 # Usage: bash scripts/test.sh      (TFORMER_FUZZ_SECONDS=60 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export TFORMER_WERROR=ON  # every target builds with warnings as errors
 bash scripts/setup.sh
+
+echo "== lint (clang-format, clang-tidy)"
+bash scripts/lint.sh
 
 echo "== ctest (Release)"
 ctest --test-dir build --output-on-failure -j1

@@ -54,7 +54,7 @@ with tempfile.TemporaryDirectory() as tmp:
     m1, m2 = metrics(one), metrics(two)
     check(len(m2) == 10 and loss_rel(m2, m1) <= 1e-5, f"2 ranks = 1 process: losses within {loss_rel(m2, m1):.1e}")
     check(max_rel(two, one) <= 1e-5, f"2 ranks = 1 process: weights within {max_rel(two, one):.1e} after 10 AdamW steps")
-    check("data-parallel over 2 ranks" in r.stdout and r.stdout.count("done:") == 1, "rank 0 alone prints")
+    check("data-parallel over 2 ranks" in r.stdout and r.stdout.count("done in ") == 1, "rank 0 alone prints")
 
     # Resume across shapes: 2 ranks to step 6, then one process to 10; one process to 6, then 2
     # ranks. A constant schedule, since a cosine one is laid over --steps, which extending changes.

@@ -39,8 +39,10 @@ void add_generate(CLI::App& app) {
     if (!sub->count("--eos")) {
       const int V = m.model->config().vocab_size;
       const auto& ids = m.model->config().eos_token_ids;
-      if (!ids.empty() && ids[0] < V) g.eos = ids[0];
-      else if (m.tokenizer && m.tokenizer->eos_id() >= 0 && m.tokenizer->eos_id() < V) g.eos = m.tokenizer->eos_id();
+      if (!ids.empty() && ids[0] < V)
+        g.eos = ids[0];
+      else if (m.tokenizer && m.tokenizer->eos_id() >= 0 && m.tokenizer->eos_id() < V)
+        g.eos = m.tokenizer->eos_id();
     }
     const std::vector<int> ids = prompt_tokens(m, o->prompt, o->tokens);
     const bool stream =

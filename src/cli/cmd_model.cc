@@ -104,7 +104,7 @@ std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, 
       throw Error(m.dir +
                   ": this model directory has no tokenizer (no vocab.json + merges.txt, no "
                   "\"tformer_tokenizer\": \"byte\" in config.json); use --tokens");
-    ids = m.tokenizer->encode(prompt);
+    ids = m.tokenizer->encode_with_specials(prompt);
   }
   if (ids.empty()) throw UsageError("the prompt is empty");
   return ids;

@@ -1,5 +1,6 @@
 // tformer train: training mode (teacher forcing) from a text file or folder.
 #include <cctype>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -20,7 +21,7 @@ void on_signal(int) { g_stop = true; }
 
 std::string fmt_duration(double s) {
   char buf[32];
-  const long t = long(s + 0.5);
+  const long t = std::lround(s);
   if (t >= 3600)
     std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
   else

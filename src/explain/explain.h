@@ -40,7 +40,9 @@ class WordTokenizer final : public Tokenizer {
  public:
   explicit WordTokenizer(std::vector<std::string> vocab);
   std::vector<int> encode(std::string_view text) const override;  // UsageError for unknown words
-  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  const std::string& token_bytes(int id) const override {
+    return id >= 0 && id < int(bytes_.size()) ? bytes_[id] : no_bytes();
+  }
   int vocab_size() const override { return int(bytes_.size()); }
   TokenizerKind kind() const override { return TokenizerKind::kWords; }
 

@@ -62,6 +62,7 @@ class Decoder {
   bool walk(int step);                                  // the choices become next_; false when nothing is alive
   void advance(int step);                               // one pass over every live hypothesis
   FinishReason stop_reason(const Hypothesis& h) const;  // kLength: it goes on
+  std::string continuation(const std::vector<int>& tokens) const;
 
   const Model& model_;
   const Config& c_;
@@ -84,6 +85,7 @@ class Decoder {
   };
   std::vector<Scratch> scratch_;  // per live hypothesis, so they are prepared in parallel
   std::vector<int> tokens_, all_tokens_;
+  std::string prompt_text_;  // decode(prompt), for continuation()
   std::vector<KvSeq*> seqs_;
 };
 
@@ -135,11 +137,24 @@ void Decoder::prepare(int step) {
   }
 }
 
+// The text the tokens add to the prompt's: decode(prompt + tokens) past decode(prompt). Decoding
+// the tokens alone can differ: a sentencepiece decoder (Llama-2) strips the leading space of a
+// whole text, which is no text's start here.
+std::string Decoder::continuation(const std::vector<int>& tokens) const {
+  std::vector<int> all(prompt_.begin(), prompt_.end());
+  all.insert(all.end(), tokens.begin(), tokens.end());
+  std::string text = tok_->decode(all);
+  if (text.starts_with(prompt_text_)) return text.substr(prompt_text_.size());
+  std::string bytes;  // the decoder rewrote the prompt's text: the tokens' own bytes
+  for (int t : tokens) bytes += tok_->token_bytes(t);
+  return bytes;
+}
+
 FinishReason Decoder::stop_reason(const Hypothesis& h) const {
   // The EOS logit is banned before min_new tokens, so an EOS here is allowed to end it.
   if (h.tokens.back() == o_.eos) return FinishReason::kEos;
   if (!o_.stop.empty() && int(h.tokens.size()) >= o_.min_new &&
-      find_stop(tok_->decode(h.tokens), o_.stop) != std::string::npos)
+      find_stop(continuation(h.tokens), o_.stop) != std::string::npos)
     return FinishReason::kStop;
   return FinishReason::kLength;
 }
@@ -221,6 +236,7 @@ void Decoder::advance(int step) {
 
 GenerateResult Decoder::run() {
   res_.stats.prompt_tokens = P_;
+  if (tok_) prompt_text_ = tok_->decode(prompt_);
   auto t0 = std::chrono::steady_clock::now();
   prefill();
   res_.stats.prefill_s = seconds_since(t0);
@@ -241,7 +257,7 @@ GenerateResult Decoder::run() {
   for (auto& g : res_.sequences) {
     res_.stats.new_tokens += int(g.tokens.size());
     if (!tok_) continue;
-    g.text = tok_->decode(g.tokens);
+    g.text = continuation(g.tokens);
     if (g.finish_reason == FinishReason::kStop) g.text = g.text.substr(0, find_stop(g.text, o_.stop));
   }
   return std::move(res_);

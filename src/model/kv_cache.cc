@@ -5,8 +5,7 @@
 namespace tf {
 
 KvCache::KvCache(const Config& c, int capacity_rows)
-    : L_(c.n_layer),
-      D_(c.kv_dim()),
+    : D_(c.kv_dim()),
       capacity_(capacity_rows),
       k_(size_t(c.n_layer) * capacity_rows * c.kv_dim()),
       v_(size_t(c.n_layer) * capacity_rows * c.kv_dim()) {}

@@ -24,8 +24,8 @@ class KvCache {
   size_t kv_cache_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:
-  int L_, D_, capacity_, used_ = 0;  // D_ = NKV·HS
-  std::vector<float> k_, v_;         // (L, capacity, NKV·HS)
+  int D_, capacity_, used_ = 0;  // D_ = NKV·HS
+  std::vector<float> k_, v_;     // (L, capacity, NKV·HS)
 };
 
 // Bytes of one cached position: K and V for every layer.

@@ -155,12 +155,12 @@ void save_model_dir(const std::string& dir, const Model& model, const std::strin
   write_safetensors(dir + "/model.safetensors", out);
   write_file_atomic(dir + "/config.json", config_to_json(c).dump(2) + "\n");
   if (!tokenizer_dir.empty() && fs::absolute(tokenizer_dir) != fs::absolute(dir)) {
-    // Hugging Face's tokenizer.json (+ tokenizer_config.json, for BOS/EOS), or GPT-2's pair.
-    std::vector<std::string> files = {"vocab.json", "merges.txt"};
-    if (fs::exists(tokenizer_dir + "/tokenizer.json")) {
-      files = {"tokenizer.json"};
-      if (fs::exists(tokenizer_dir + "/tokenizer_config.json")) files.push_back("tokenizer_config.json");
-    }
+    // Every tokenizer file the folder has: Hugging Face's tokenizer.json (+ tokenizer_config.json,
+    // for BOS/EOS and the chat template) and GPT-2's vocab.json + merges.txt (a folder from
+    // `tformer tokenizer train` has both).
+    std::vector<std::string> files;
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"})
+      if (fs::exists(tokenizer_dir + "/" + f)) files.emplace_back(f);
     for (const auto& f : files) write_file_atomic(dir + "/" + f, read_file(tokenizer_dir + "/" + f));
   }
 }

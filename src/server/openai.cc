@@ -146,7 +146,7 @@ std::vector<std::vector<int>> read_prompts(const json& j, const Served& m, const
   };
   auto text = [&](const json& s) {
     if (s.get<std::string>().size() > so.max_body_bytes) throw BadRequest("prompt is too long");
-    return m.tok->encode(s.get<std::string>());
+    return m.tok->encode_with_specials(s.get<std::string>());
   };
   std::vector<std::vector<int>> out;
   if (p.is_string()) {

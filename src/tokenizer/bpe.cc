@@ -85,7 +85,9 @@ class BpeTokenizer final : public Tokenizer {
     pcre2_match_data_free(md);
     return ids;
   }
-  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  const std::string& token_bytes(int id) const override {
+    return id >= 0 && id < int(bytes_.size()) ? bytes_[id] : no_bytes();
+  }
   int vocab_size() const override { return int(bytes_.size()); }
   TokenizerKind kind() const override { return TokenizerKind::kGpt2Bpe; }
   // GPT-2's <|endoftext|> (50256) when the vocabulary has it.

@@ -49,7 +49,7 @@ BpeModel::BpeModel(const nlohmann::json& m, const std::string& where) {
     ids_.emplace(tok, v.get<int>());
     max_id = std::max(max_id, v.get<int>());
   }
-  tokens_.assign(size_t(max_id + 1), std::string());
+  tokens_.assign(size_t(max_id) + 1, std::string());
   for (const auto& [tok, id] : ids_) tokens_[id] = tok;
 
   if (m.contains("unk_token") && m["unk_token"].is_string()) {

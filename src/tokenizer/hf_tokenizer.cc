@@ -96,7 +96,9 @@ class HfTokenizer final : public Tokenizer {
     decoder_.finish(out);
     return out;
   }
-  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  const std::string& token_bytes(int id) const override {
+    return id >= 0 && id < int(bytes_.size()) ? bytes_[id] : no_bytes();
+  }
   int vocab_size() const override { return int(bytes_.size()); }
   TokenizerKind kind() const override { return TokenizerKind::kHfBpe; }
   int bos_id() const override { return bos_; }

@@ -52,7 +52,7 @@ class ByteTokenizer final : public Tokenizer {
     for (size_t i = 0; i < text.size(); ++i) ids[i] = static_cast<unsigned char>(text[i]);
     return ids;
   }
-  const std::string& token_bytes(int id) const override { return bytes_[id]; }
+  const std::string& token_bytes(int id) const override { return id >= 0 && id < 256 ? bytes_[id] : no_bytes(); }
   int vocab_size() const override { return 256; }
   TokenizerKind kind() const override { return TokenizerKind::kByte; }
 

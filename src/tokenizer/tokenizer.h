@@ -22,7 +22,8 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   virtual std::vector<int> encode(std::string_view text) const = 0;
-  // The raw bytes of one token (may be part of a UTF-8 character).
+  // The raw bytes of one token (may be part of a UTF-8 character). An id past the tokenizer's
+  // vocabulary (a row the model has and the tokenizer lacks) spells nothing.
   virtual const std::string& token_bytes(int id) const = 0;
   virtual int vocab_size() const = 0;
   virtual TokenizerKind kind() const = 0;
@@ -31,7 +32,8 @@ class Tokenizer {
   // text token by token concatenate token_bytes, or take the difference of two decodes.
   virtual std::string decode(std::span<const int> ids) const;
 
-  // Special tokens. -1 when the tokenizer has none (byte, GPT-2's vocab.json + merges.txt).
+  // Special tokens, -1 when the tokenizer has none (byte; GPT-2's vocab.json + merges.txt has
+  // only <|endoftext|>, its EOS).
   virtual int bos_id() const { return -1; }
   virtual int eos_id() const { return -1; }
   // Added tokens marked special (<|begin_of_text|>, <s>, <|im_end|>): what decoding may skip.
@@ -41,6 +43,12 @@ class Tokenizer {
   virtual std::vector<int> suffix_ids() const { return {}; }
   // prefix_ids() + encode(text) + suffix_ids(): the ids a model expects for a whole document.
   std::vector<int> encode_with_specials(std::string_view text) const;
+
+ protected:
+  static const std::string& no_bytes() {
+    static const std::string empty;
+    return empty;
+  }
 };
 
 std::unique_ptr<Tokenizer> make_byte_tokenizer();

@@ -61,7 +61,7 @@ double clip_grad_norm(float* g, size_t n, double bound) {
   return norm;
 }
 
-Optimizer::Optimizer(const std::vector<ParamTensor>& table, OptimizerConfig cfg) : table_(table), cfg_(std::move(cfg)) {
+Optimizer::Optimizer(const std::vector<ParamTensor>& table, OptimizerConfig cfg) : table_(table), cfg_(cfg) {
   if (cfg_.kind == OptimizerKind::kAdamW) {
     const size_t n = param_count(table_);
     m.assign(n, 0.0f);
