@@ -25,6 +25,10 @@ CONFIGS = {
     "qwen2": dict(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=64, rms_norm_eps=1e-6,
                   rope_theta=1000000.0, tie_word_embeddings=True),
+    # Biases everywhere (init leaves them 0; randomize_biases makes them count).
+    "llama-bias": dict(model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=32,
+                       attention_bias=True, mlp_bias=True, tie_word_embeddings=True),
 }
 # Largest |logit difference| allowed, by export dtype (the logits are O(1)).
 TOLERANCE = {"f32": 0.0, "f16": 2e-3, "bf16": 2e-2, "q8_0": 2e-2}
@@ -111,6 +115,18 @@ def permute(w, n_head):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def randomize_biases(path):
+    """Rewrites every bias of an F32 safetensors file in place with N(0, 0.5) values."""
+    raw = bytearray(open(path, "rb").read())
+    n = struct.unpack("<Q", raw[:8])[0]
+    rng = np.random.default_rng(3)
+    for k, t in json.loads(raw[8:8 + n]).items():
+        if k.endswith(".bias"):
+            b, e = t["data_offsets"]
+            raw[8 + n + b:8 + n + e] = (rng.standard_normal((e - b) // 4) * 0.5).astype("<f4").tobytes()
+    open(path, "wb").write(raw)
+
+
 tokens = "1,2,3,250,7,0,99,42,13,200"
 with tempfile.TemporaryDirectory() as tmp:
     for name, cfg in CONFIGS.items():
@@ -119,6 +135,8 @@ with tempfile.TemporaryDirectory() as tmp:
         d = os.path.join(tmp, name)
         r = run("init", "--config", cfg_path, "--out", d, "--seed", "7", "--tokenizer", "byte")
         check(r.returncode == 0, f"{name}: init ({r.stderr.strip()})")
+        if name == "llama-bias":
+            randomize_biases(os.path.join(d, "model.safetensors"))
         ref = os.path.join(tmp, name + "-ref.st")
         run("eval", "--model", d, "--tokens", tokens, "--dump", ref, "--threads", "2")
         want = logits(ref)
@@ -160,6 +178,15 @@ with tempfile.TemporaryDirectory() as tmp:
           np.array_equal(ts["blk.1.ffn_gate.weight"][1], hf[L + "mlp.gate_proj.weight"]) and
           np.array_equal(ts["output_norm.weight"][1], hf["model.norm.weight"]),
           "llama: q/k permuted as convert_hf_to_gguf.py does, the rest as HF's")
+    meta, ts = read_gguf(os.path.join(tmp, "llama-bias-f32.gguf"))
+    hf = safetensors(os.path.join(tmp, "llama-bias", "model.safetensors"))
+    L = "model.layers.0."
+    check(np.array_equal(ts["blk.0.attn_q.bias"][1], permute(hf[L + "self_attn.q_proj.bias"], 2)) and
+          np.array_equal(ts["blk.0.attn_k.bias"][1], permute(hf[L + "self_attn.k_proj.bias"], 1)) and
+          np.array_equal(ts["blk.0.attn_v.bias"][1], hf[L + "self_attn.v_proj.bias"]) and
+          np.array_equal(ts["blk.0.ffn_up.bias"][1], hf[L + "mlp.up_proj.bias"]) and
+          np.abs(hf[L + "self_attn.q_proj.bias"]).max() > 0 and meta["llama.attention.key_length"] == 16,
+          "llama with biases: q/k biases permuted like their rows; head_dim 16 != C/NH as key_length")
     meta, ts = read_gguf(os.path.join(tmp, "gpt2-f16.gguf"))
     hf = safetensors(os.path.join(tmp, "gpt2", "model.safetensors"))
     check(meta["general.architecture"] == "gpt2" and meta["general.file_type"] == 1 and

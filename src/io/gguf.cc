@@ -30,7 +30,6 @@ std::pair<uint32_t, uint32_t> type_block(uint32_t t) {
     case GgmlType::kF32:
       return {1, 4};
     case GgmlType::kF16:
-      return {1, 2};
     case GgmlType::kBF16:
       return {1, 2};
     case GgmlType::kQ8_0:
