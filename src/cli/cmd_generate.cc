@@ -18,7 +18,7 @@ void add_generate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("generate", "Generate in inference mode: one token at a time, KV-cached");
-  sub->add_option("--model", o->model, "model directory")->required();
+  sub->add_option("--model", o->model, "model directory or .gguf file")->required();
   sub->add_option("--prompt", o->prompt, "prompt text (needs the directory's tokenizer)");
   sub->add_option("--tokens", o->tokens, "prompt token ids, e.g. 1,2,3");
   add_generate_flags(sub, o->gen);

@@ -1,4 +1,4 @@
-// tformer init and tformer eval, plus helpers shared by the other commands.
+// tformer init, eval and export, plus helpers shared by the other commands.
 #include <omp.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
+#include "model/gguf_model.h"
 #include "model/model_dir.h"
 
 namespace fs = std::filesystem;
@@ -118,7 +119,7 @@ void add_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("eval", "Run one parallel pass over a prompt: loss, logits, dump");
-  sub->add_option("--model", o->model, "model directory")->required();
+  sub->add_option("--model", o->model, "model directory or .gguf file")->required();
   sub->add_option("--prompt", o->prompt, "text (needs the directory's tokenizer)");
   sub->add_option("--tokens", o->tokens, "token ids, e.g. 1,2,3");
   sub->add_option("--dump", o->dump, "write logits, hidden states and attention (safetensors)");
@@ -162,6 +163,29 @@ void add_eval(CLI::App& app) {
       std::cout << "\n";
       if (!o->dump.empty()) std::cout << "wrote " << o->dump << "\n";
     }
+  });
+}
+
+void add_export(CLI::App& app) {
+  struct Opts {
+    std::string model, out, dtype = "f32";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("export", "Write a model as one GGUF file (llama.cpp's format)");
+  sub->add_option("--model", o->model, "model directory")->required();
+  sub->add_option("--out", o->out, "output file, ending in .gguf")->required();
+  sub->add_option("--dtype", o->dtype, "matrices and embeddings as f32 | f16 | bf16 | q8_0 (norms, biases: f32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
+  sub->callback([o] {
+    if (!o->out.ends_with(".gguf")) throw UsageError("export: --out must end in .gguf, got " + o->out);
+    const LoadedModel m = load_model_dir(o->model);
+    const GgmlType type = o->dtype == "f16"    ? GgmlType::kF16
+                          : o->dtype == "bf16" ? GgmlType::kBF16
+                          : o->dtype == "q8_0" ? GgmlType::kQ8_0
+                                               : GgmlType::kF32;
+    export_gguf(o->out, *m.model, o->model.ends_with(".gguf") ? "" : o->model, type);
+    std::cout << "wrote " << o->out << ": " << m.model->params().size() << " parameters as " << o->dtype << "\n";
   });
 }
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tformer 0.1.0");
   tf::cli::add_init(app);
   tf::cli::add_eval(app);
+  tf::cli::add_export(app);
   tf::cli::add_train(app);
   tf::cli::add_generate(app);
   tf::cli::add_tokenize(app);

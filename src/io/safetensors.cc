@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/half.h"
 
 namespace tf {
 
@@ -24,30 +25,6 @@ size_t dtype_size(const std::string& d) {
       {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
   auto it = kSizes.find(d);
   return it == kSizes.end() ? 0 : it->second;
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: renormalise
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) {
-        mant <<= 1;
-        --exp;
-      }
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000 | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 }  // namespace
@@ -169,10 +146,7 @@ void SafeTensors::read_f32(const TensorInfo& t, float* dst) const {
   } else if (t.dtype == "F16") {
     for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(uint16_t(src[2 * i] | src[2 * i + 1] << 8));
   } else if (t.dtype == "BF16") {
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t bits = uint32_t(src[2 * i] | src[2 * i + 1] << 8) << 16;
-      std::memcpy(dst + i, &bits, 4);
-    }
+    for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(uint16_t(src[2 * i] | src[2 * i + 1] << 8));
   } else {
     throw Error(label_ + ": tensor " + t.name + " has dtype " + t.dtype +
                 "; only F32, F16 and BF16 can be read as weights");

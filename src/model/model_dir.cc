@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "model/gguf_model.h"
 #include "tokenizer/hf_tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -116,6 +117,7 @@ std::unique_ptr<Tokenizer> load_dir_tokenizer(const std::string& dir, const Conf
 }
 
 LoadedModel load_model_dir(const std::string& dir) {
+  if (dir.ends_with(".gguf")) return load_gguf_model(dir);
   if (!fs::is_directory(dir)) throw Error(dir + ": not a model directory");
   LoadedModel m;
   m.dir = dir;

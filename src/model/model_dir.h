@@ -20,6 +20,7 @@ struct LoadedModel {
 };
 
 Config load_config(const std::string& path);
+// A folder as above, or a path ending in .gguf (model/gguf_model.h).
 LoadedModel load_model_dir(const std::string& dir);
 // Reads weights from a safetensors file into model (shapes checked against its config).
 void load_weights(Model& model, const std::string& safetensors_path);

