@@ -1,7 +1,7 @@
 // One tformer measurement per run, printed as JSON, so that bench/run.py can pair it with the
 // same measurement in PyTorch (bench/torch_bench.py) and read each run's peak memory.
 //   bench_tformer train   --preset tiny --batch 16 --seq 128 --reps 3
-//   bench_tformer prefill --preset gpt2 --seq 512
+//   bench_tformer prefill --preset gpt2 --seq 512      (presets: tiny, small, gpt2, smollm2-135m)
 //   bench_tformer decode  --preset gpt2 --prompt 16 --new 128 [--no-cache] [--beams 4] [--dtype bf16]
 //   bench_tformer peak | bandwidth
 #include <omp.h>
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
         rates.push_back(double(new_tokens - 1) / res.stats.decode_s);
       }
       out["tokens_per_second"] = median(rates);
-      out["kv_cache_bytes"] = c.n_layer * 2.0 * (prompt + beams * new_tokens) * c.n_embd * 4;
+      out["kv_cache_bytes"] = c.n_layer * 2.0 * (prompt + beams * new_tokens) * c.kv_dim() * 4;
     } else {
       std::fprintf(stderr, "unknown measurement %s\n", what.c_str());
       return 2;

@@ -1,7 +1,7 @@
 """tformer against PyTorch, side by side in one run: training, prefill and decode tokens/s, peak
 memory of each run, the machine's peak FLOP/s and bandwidth. Measurements alternate between the
 engines and each ratio is taken pair by pair; the table shows medians.
-Usage: /usr/bin/python3 bench/run.py [--quick] [--pairs N] [--out bench/results.json]"""
+Usage: /usr/bin/python3 bench/run.py [--quick] [--pairs N] [--only TEXT] [--out bench/results.json]"""
 import argparse
 import datetime
 import json
@@ -16,7 +16,9 @@ PY = "/usr/bin/python3"
 TORCH = os.path.join(ROOT, "bench", "torch_bench.py")
 BLIS = "/usr/lib/x86_64-linux-gnu/blis-openmp"  # PyTorch at its best here (issue #6)
 
-PRESET_N = {"tiny": (4, 128, 256), "small": (6, 384, 256), "gpt2": (12, 768, 50257)}
+# (L, C, V) for the MFU column; C is also NH·HS, the width of attention's QKᵀ and PV.
+PRESET_N = {"tiny": (4, 128, 256), "small": (6, 384, 256), "gpt2": (12, 768, 50257), "smollm2-135m": (30, 576, 49152)}
+BIG = ("gpt2", "smollm2")  # ~130M-parameter presets: fewer pairs per row in a full run
 
 
 def measure(cmd, env=None):
@@ -46,7 +48,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="skip the gpt2 training and 1024-token decode rows")
+    ap.add_argument("--quick", action="store_true", help="skip the gpt2 and smollm2 training and 1024-token decode rows")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only the rows whose name contains TEXT (repeatable), each with --pairs pairs")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     a = ap.parse_args()
     th = str(a.threads)
@@ -69,15 +73,23 @@ def main():
         # tformer with bf16 weights (--dtype bf16) against PyTorch's fp32, the reference
         ("decode small, 128 new, KV cache, bf16 weights", ["decode", "--preset", "small", "--prompt", "16", "--new", "128", "--reps", "3", "--dtype", "bf16"], None),
         ("decode gpt2, 128 new, KV cache, bf16 weights", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "bf16"], None),
+        # SmolLM2-135M's shapes (Llama: 30 layers, C 576, 9 heads / 3 KV heads, I 1536, V 49152, tied)
+        ("train smollm2-135m (B4 x T256)", ["train", "--preset", "smollm2-135m", "--batch", "4", "--seq", "256", "--reps", "1"], ("smollm2-135m", 256)),
+        ("prefill smollm2-135m, 512 tokens", ["prefill", "--preset", "smollm2-135m", "--seq", "512", "--reps", "3"], None),
+        ("decode smollm2-135m, 128 new, KV cache", ["decode", "--preset", "smollm2-135m", "--prompt", "16", "--new", "128", "--reps", "2"], None),
+        ("decode smollm2-135m, 128 new, KV cache, bf16 weights", ["decode", "--preset", "smollm2-135m", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "bf16"], None),
     ]
     if a.quick:
-        rows = [r for r in rows if "train gpt2" not in r[0] and "1023" not in r[0]]
+        rows = [r for r in rows if not r[0].startswith(("train gpt2", "train smollm2")) and "1023" not in r[0]]
+    if a.only:
+        rows = [r for r in rows if any(o in r[0] for o in a.only)]
     peak, _ = measure([TF, "peak", "--threads", th], env_tf)
     bw, _ = measure([TF, "bandwidth", "--threads", th], env_tf)
     results = []
     n_params = {}
     for name, args, mfu in rows:
-        pairs = a.pairs if "gpt2" not in name or "prefill" in name else 2 if "train" in name else 1
+        big = any(b in name for b in BIG)
+        pairs = a.pairs if a.only or not big or "prefill" in name else 2 if "train" in name else 1
         tf_r, pt_r, ratios, tf_mem, pt_mem = [], [], [], [], []
         for _ in range(pairs):
             t, tm = measure([TF] + args + ["--threads", th], env_tf)
@@ -105,7 +117,7 @@ def main():
     # What one beam-4 step costs against a batch-1 step: both run back to back, pair by pair,
     # for each engine (the rows above are minutes apart on a machine whose speed drifts).
     step = ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "64", "--reps", "1", "--threads", th]
-    for engine, cmd, env in (("tformer", [TF], env_tf), ("pytorch", [PY, TORCH], env_pt)):
+    for engine, cmd, env in (("tformer", [TF], env_tf), ("pytorch", [PY, TORCH], env_pt)) if not a.only else ():
         costs = []
         for _ in range(a.pairs):
             one, _ = measure(cmd + step, env)
@@ -113,7 +125,7 @@ def main():
             costs.append(one["tokens_per_second"] / beam["tokens_per_second"])
         derived[f"beam4_step_cost_{engine}"] = statistics.median(costs)
         print(f"  beam-4 step cost, {engine}: {' '.join(f'{c:.2f}' for c in costs)}", file=sys.stderr)
-    for preset in ("small", "gpt2"):
+    for preset in ("small", "gpt2", "smollm2-135m"):
         cached, uncached = by.get(f"decode {preset}, 128 new, KV cache"), by.get(f"decode {preset}, 128 new, no cache")
         if cached and uncached:
             derived[f"kv_cache_speedup_{preset}_128_tformer"] = cached["tformer"] / uncached["tformer"]
@@ -140,7 +152,7 @@ def main():
     if "beam4_step_cost_tformer" in derived:
         print(f"- beam-4 step / batch-1 step (gpt2, 64 new, {a.pairs} back-to-back pairs each, median): "
               f"tformer {derived['beam4_step_cost_tformer']:.2f}x, PyTorch {derived['beam4_step_cost_pytorch']:.2f}x")
-    for preset in ("small", "gpt2"):
+    for preset in ("small", "gpt2", "smollm2-135m"):
         if f"kv_cache_speedup_{preset}_128_tformer" in derived:
             print(f"- KV cache vs recompute, {preset}, 128 new: {derived[f'kv_cache_speedup_{preset}_128_tformer']:.1f}x")
         for tag in ("", "_bf16"):
