@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "server/chat_template.h"
 #include "server/server.h"
@@ -56,6 +57,7 @@ void add_serve(CLI::App& app) {
   sub->add_option("--threads", *threads, "compute threads (0 = all cores)")->capture_default_str();
   sub->callback([o, threads] {
     set_threads(*threads);
+    on_interrupt(stop_server);  // Ctrl-C or SIGTERM: stop listening, answer what is open, exit
     run_server(*o);
   });
   add_chat_template(app);

@@ -1,12 +1,12 @@
 // tformer train: training mode (teacher forcing) from a text file or folder.
 #include <cctype>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "train/dist.h"
 #include "train/trainer.h"
@@ -17,7 +17,6 @@ namespace tf::cli {
 
 namespace {
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
 
 std::string fmt_duration(double s) {
   char buf[32];
@@ -164,8 +163,7 @@ void add_train(CLI::App& app) {
       }
     }
     Trainer trainer(*o, is_resume, given);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
+    on_interrupt([] { g_stop = true; });  // Ctrl-C: finish the step, save, exit 130
     const bool tty = stdout_is_terminal();
     const auto& opt = trainer.options();
     const bool root = Dist::get().is_root();  // rank 0 alone prints under mpirun

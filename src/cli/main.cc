@@ -5,10 +5,12 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "generate/options.h"
 
 int main(int argc, char** argv) {
+  tf::cli::watch_interrupts();  // before any thread: Ctrl-C never lands on a compute thread
   CLI::App app{"tformer: a GPT engine with a parallel training pass and a cached inference step"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tformer 0.1.0");

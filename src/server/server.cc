@@ -122,11 +122,12 @@ bool port_in_use(const std::string& host, int port) {
 }
 
 std::atomic<httplib::Server*> g_server{nullptr};
-void on_signal(int) {
-  if (auto* s = g_server.load()) s->stop();
-}
 
 }  // namespace
+
+void stop_server() {
+  if (auto* s = g_server.load()) s->stop();
+}
 
 void run_server(const ServerOptions& so) {
   Served served;
@@ -344,8 +345,6 @@ void run_server(const ServerOptions& so) {
   if (listen_fd >= 0) ::listen(listen_fd, so.backlog);
   g_server = &srv;
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is a failed write, not the end of the server
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   std::cout << "tformer serve: http://" << so.host << ":" << so.port << "/ (model: " << served.name << ")" << std::endl;
   srv.listen_after_bind();
   g_server = nullptr;

@@ -24,5 +24,7 @@ struct ServerOptions {
 // Blocks until the server stops (SIGINT/SIGTERM). Throws Error when the port cannot be bound
 // ("port P is in use").
 void run_server(const ServerOptions& o);
+// Makes a running run_server() return (its open requests are answered first); safe from any thread.
+void stop_server();
 
 }  // namespace tf
