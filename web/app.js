@@ -198,6 +198,8 @@ function drawGqa(g, shown) {
     sel.onchange();
   }));
 }
+// 6.28, 62.8, 628, 6.3k, 1.3M: positions per full turn, narrow enough for a table cell.
+const compact = (n) => n < 1e3 ? n.toPrecision(3) : n < 1e6 ? (n / 1e3).toPrecision(2) + "k" : (n / 1e6).toPrecision(2) + "M";
 const degrees = (rad) => Math.round(rad * 180 / Math.PI) % 360;  // the turn, mod one full turn
 function angleColor(rad) { return `hsl(${degrees(rad)},70%,78%)`; }
 // The angle table (positions × pairs) and the dials of one position, from the API's angles.
@@ -208,13 +210,13 @@ function drawRope(r, tokens) {
   $("rope-caption").textContent = `Before attention, q and k of every layer and head are turned pair by pair: dimension i with i + ${P}, ` +
     `by θᵢ = position × ${r.theta}^(−2i/${r.head_dim})${scaled}. Each cell is that angle in degrees (mod 360), coloured around the colour wheel. ` +
     "The position id t counts from 0, so the first token is not turned. Early pairs spin fast, late ones slowly, like the hands of a clock; since both q and k turn, their dot product depends only on how far apart the two positions are.";
-  let h = '<table class="heat rope" id="rope-table"><tr><th>t · token \\ pair i</th>' +
+  let h = '<table class="heat rope" id="rope-table"><tr><th title="rows: position id t and its token; columns: pair i">t \\ i</th>' +
     r.inv_freq.map((f, i) => `<th title="pair ${i}: dimensions ${i} and ${i + P}; ${fmt(f, 6)} rad per position, a full turn every ${fmt(2 * Math.PI / f, 1)} positions">${i}</th>`).join("") + "</tr>";
   r.angles.forEach((row, t) => {
     h += `<tr><th title="${esc(rawOf(tokens[t]))}">${t} ${esc(tokens[t])}</th>` + row.map((a, i) =>
       `<td style="background:${angleColor(a)}" title="position ${t}, pair ${i}: θ = ${t} × ${fmt(r.inv_freq[i], 6)} = ${fmt(a, 4)} rad">${degrees(a)}</td>`).join("") + "</tr>";
   });
-  h += '<tr><th>turn every</th>' + r.inv_freq.map((f) => `<td>${(2 * Math.PI / f).toPrecision(3)}</td>`).join("") + "</tr></table>";
+  h += '<tr><th>turn every</th>' + r.inv_freq.map((f) => `<td>${compact(2 * Math.PI / f)}</td>`).join("") + "</tr></table>";
   $("rope").innerHTML = scroller(h, `columns: the ${P} pairs of a head of ${r.head_dim}; rows: position ids 0..${T - 1}; last row: positions per full turn`);
   const sel = $("rope-pos");
   sel.innerHTML = "";
