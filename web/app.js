@@ -112,6 +112,7 @@ async function run() {
     if (mine !== runSeq) return;
     state.data = data;
     state.beam = beam;
+    document.body.dataset.arch = data.model.arch || "gpt2";  // picks the Llama-only views
     state.step = 0;
     renderTraining();
     renderInference();
@@ -143,13 +144,16 @@ function renderTraining() {
   $("mask").innerHTML = scroller(heat(tr.mask, tr.tokens, pos, { int: true, id: "mask-table" }), big);
   const sel = $("head-select");
   sel.innerHTML = "";
-  tr.attention.forEach((heads, l) => heads.forEach((_, hh) => sel.add(new Option(`layer ${l + 1} head ${hh + 1}`, `${l},${hh}`))));
+  if (d.gqa) headOptionsByKvHead(sel, tr.attention.length, d.gqa);
+  else tr.attention.forEach((heads, l) => heads.forEach((_, hh) => sel.add(new Option(`layer ${l + 1} head ${hh + 1}`, `${l},${hh}`))));
   const drawAtt = () => {
     const [l, hh] = sel.value.split(",").map(Number);
     $("attention").innerHTML = scroller(heat(tr.attention[l][hh], tr.tokens, pos, { id: "attention-table" }), big);
+    if (d.gqa) drawGqa(d.gqa, hh);
   };
   sel.onchange = drawAtt;
   drawAtt();
+  if (d.rope) drawRope(d.rope, tr.tokens);
   const dims = Math.min(16, tr.hidden[0].length);  // a real model's d does not fit: the first 16
   $("hidden").innerHTML = scroller(heat(tr.hidden.map((r) => r.slice(0, dims)), tr.tokens.map((t, i) => `h${i + 1}`),
     tr.hidden[0].slice(0, dims).map((_, i) => `d${i + 1}`), { id: "hidden-table" }),
@@ -164,6 +168,84 @@ function renderTraining() {
       `the vocabulary has ${V} entries: only the target's column is shown (every other entry is p, small and positive)`);
   }
 }
+// ---- the Llama family: grouped-query attention and rotary positions
+// Heads are numbered from 0 here, as in the rule kv = ⌊h / (H/HKV)⌋ (HF's repeat_kv).
+const range = (a) => a.length > 1 ? `${a[0]}–${a[a.length - 1]}` : String(a[0]);
+function headOptionsByKvHead(sel, L, g) {
+  for (let l = 0; l < L; ++l) g.groups.forEach((grp) => {
+    const og = document.createElement("optgroup");
+    og.label = `layer ${l + 1} · K/V head ${grp.kv_head} (query heads ${range(grp.query_heads)})`;
+    grp.query_heads.forEach((h) => og.appendChild(new Option(`layer ${l + 1} · query head ${h}`, `${l},${h}`)));
+    sel.appendChild(og);
+  });
+}
+// Which query heads read the same K and V: one box per K/V head, the shown head outlined;
+// clicking a head shows its attention.
+function drawGqa(g, shown) {
+  const kv = g.kv_head_of[shown], mates = g.groups[kv].query_heads.filter((h) => h !== shown);
+  const ratio = g.n_head / g.n_kv_head;
+  $("gqa").innerHTML = `<p id="gqa-summary"><b>Grouped-query attention</b>: ${esc(g.summary)}.</p>` +
+    '<div class="gqa-groups">' + g.groups.map((grp) => `<div class="gqa-group"><b>K/V head ${grp.kv_head}</b>` +
+      grp.query_heads.map((h) => `<span class="tok${h === shown ? " new" : ""}" data-head="${h}" title="query head ${h} reads K/V head ${grp.kv_head}">q${h}</span>`).join("") +
+      "</div>").join("") + "</div>" +
+    `<p id="gqa-selected">Shown: query head ${shown}, which reads K/V head ${kv}` +
+    (mates.length ? ` together with head${mates.length > 1 ? "s" : ""} ${mates.join(mates.length > 2 ? ", " : " and ")}: the same keys and values, its own queries, so its own pattern.` : " alone.") + "</p>" +
+    `<p class="hint">Query head h reads K/V head ⌊h / (${g.n_head}/${g.n_kv_head})⌋ = ⌊h / ${ratio}⌋. ` +
+    `The KV cache stores ${g.n_kv_head} K/V head${g.n_kv_head > 1 ? "s" : ""} a layer, not ${g.n_head}: ${g.kv_cache_row_bytes} bytes per position instead of ${g.kv_cache_row_bytes_mha}.</p>`;
+  $("gqa").querySelectorAll("[data-head]").forEach((e) => (e.onclick = () => {
+    const sel = $("head-select"), l = sel.value.split(",")[0];
+    sel.value = `${l},${e.dataset.head}`;
+    sel.onchange();
+  }));
+}
+// 6.28, 62.8, 628, 6.3k, 1.3M: positions per full turn, narrow enough for a table cell.
+const compact = (n) => n < 1e3 ? n.toPrecision(3) : n < 1e6 ? (n / 1e3).toPrecision(2) + "k" : (n / 1e6).toPrecision(2) + "M";
+const degrees = (rad) => Math.round(rad * 180 / Math.PI) % 360;  // the turn, mod one full turn
+function angleColor(rad) { return `hsl(${degrees(rad)},70%,78%)`; }
+// The angle table (positions × pairs) and the dials of one position, from the API's angles.
+function drawRope(r, tokens) {
+  const T = r.angles.length, P = r.pairs, sc = r.scaling;
+  const scaled = sc.type === "none" ? "" : sc.type === "linear" ? `, every frequency divided by ${sc.factor} (linear scaling)` :
+    `, llama3 scaling: slow pairs (wavelength over ${sc.original_max_position_embeddings / sc.low_freq_factor} positions) divided by ${sc.factor}, fast ones kept, a ramp between`;
+  $("rope-caption").textContent = `Before attention, q and k of every layer and head are turned pair by pair: dimension i with i + ${P}, ` +
+    `by θᵢ = position × ${r.theta}^(−2i/${r.head_dim})${scaled}. Each cell is that angle in degrees (mod 360), coloured around the colour wheel. ` +
+    "The position id t counts from 0, so the first token is not turned. Early pairs spin fast, late ones slowly, like the hands of a clock; since both q and k turn, their dot product depends only on how far apart the two positions are.";
+  let h = '<table class="heat rope" id="rope-table"><tr><th title="rows: position id t and its token; columns: pair i">t \\ i</th>' +
+    r.inv_freq.map((f, i) => `<th title="pair ${i}: dimensions ${i} and ${i + P}; ${fmt(f, 6)} rad per position, a full turn every ${fmt(2 * Math.PI / f, 1)} positions">${i}</th>`).join("") + "</tr>";
+  r.angles.forEach((row, t) => {
+    h += `<tr><th title="${esc(rawOf(tokens[t]))}">${t} ${esc(tokens[t])}</th>` + row.map((a, i) =>
+      `<td style="background:${angleColor(a)}" title="position ${t}, pair ${i}: θ = ${t} × ${fmt(r.inv_freq[i], 6)} = ${fmt(a, 4)} rad">${degrees(a)}</td>`).join("") + "</tr>";
+  });
+  h += '<tr><th>turn every</th>' + r.inv_freq.map((f) => `<td>${compact(2 * Math.PI / f)}</td>`).join("") + "</tr></table>";
+  $("rope").innerHTML = scroller(h, `columns: the ${P} pairs of a head of ${r.head_dim}; rows: position ids 0..${T - 1}; last row: positions per full turn`);
+  const sel = $("rope-pos");
+  sel.innerHTML = "";
+  tokens.forEach((t, i) => sel.add(new Option(`t = ${i} (${t})`, String(i))));
+  sel.value = String(T - 1);
+  sel.onchange = () => drawDials(r, +sel.value);
+  drawDials(r, T - 1);
+}
+function drawDials(r, t) {
+  const svg = $("rope-dials"), P = r.pairs, perRow = Math.min(P, 8), R = 17, W = 52, H = 62, rows = Math.ceil(P / perRow);
+  svg.setAttribute("viewBox", `0 0 ${perRow * W + 8} ${rows * H + 4}`);
+  svg.innerHTML = "";
+  const scaled = r.scaling.type !== "none";
+  for (let i = 0; i < P; ++i) {
+    const cx = 4 + W / 2 + (i % perRow) * W, cy = 4 + R + Math.floor(i / perRow) * H, a = r.angles[t][i];
+    const g = svgEl(svg, "g", { class: "dial", "data-pair": i });
+    svgEl(g, "title", {}, `pair ${i} (dimensions ${i} and ${i + P}) at position ${t}: θ = ${t} × ${fmt(r.inv_freq[i], 6)} = ${fmt(a, 4)} rad`);
+    svgEl(g, "circle", { cx, cy, r: R, fill: angleColor(a), stroke: "#99a" });
+    if (scaled) {  // where the pair would point without the scaling
+      const u = t * r.inv_freq_unscaled[i];
+      svgEl(g, "line", { x1: cx, y1: cy, x2: cx + R * Math.cos(u), y2: cy - R * Math.sin(u), stroke: "#889", "stroke-dasharray": "2 2" });
+    }
+    svgEl(g, "line", { x1: cx, y1: cy, x2: cx + R * Math.cos(a), y2: cy - R * Math.sin(a), stroke: "#1d2433", "stroke-width": 2 });
+    svgEl(g, "text", { x: cx - R, y: cy + R + 13, class: "dial-label" }, `${i}: ${degrees(a)}°`);
+  }
+  $("rope-dials-note").textContent = `Each dial is one pair (q and k alike) at position ${t}: the needle starts pointing right at position 0 and turns ` +
+    `counter-clockwise by θᵢ per position.${scaled ? " Dashed: where it would point without the rope scaling." : ""} The same angles in every layer and head: rotary has no weights.`;
+}
+
 // The toy's curve is its own training on the sentence; a loaded model's is the run that trained
 // it (metrics.jsonl in its folder), when it has one.
 function drawLossPanel(d) {
@@ -189,7 +271,11 @@ function drawLossPanel(d) {
 }
 
 // ---- inference view
-function flopsPerPosition(m, t) { return 2 * (m.n_layer * 12 * m.n_embd * m.n_embd + m.vocab_size * m.n_embd) + m.n_layer * 4 * t * m.n_embd; }
+function flopsPerPosition(m, t) {
+  const f = m.flops_per_position;  // the Llama block's, from the API
+  if (f) return f.fixed + f.per_context_position * t;
+  return 2 * (m.n_layer * 12 * m.n_embd * m.n_embd + m.vocab_size * m.n_embd) + m.n_layer * 4 * t * m.n_embd;
+}
 function counters(k) {  // after k steps, as the comparison in the API counts them
   const d = state.data, m = d.model, P = d.inference.prompt.length, cached = $("kv-toggle").checked;
   let positions = 0, scores = 0, flops = 0;
@@ -227,9 +313,12 @@ function renderInference() {
   const rows = [];
   steps.slice(0, k).forEach((s) => s.processed.forEach((t, i) => rows.push({ row: s.cache_rows_added[i], tok: t, step: s.step })));
   const m = d.model;
+  const g = d.gqa;  // a Llama model's cache holds its K/V heads, not one per query head
+  const width = g ? `2 × ${g.n_kv_head} K/V head${g.n_kv_head > 1 ? "s" : ""} × ${m.head_dim} = ${2 * g.n_kv_head * m.head_dim} floats a row, shared by ${m.n_head} query heads` : `2 × d = ${m.n_embd} floats a row`;
+  const bytes = g ? `; <span id="kv-bytes">${rows.length * g.kv_cache_row_bytes} bytes in all (${rows.length * g.kv_cache_row_bytes_mha} with one K/V head per query head)</span>` : "";
   $("kv-table").innerHTML = scroller('<table class="plain" id="kv-rows"><tr><th>row</th><th>token</th><th>written at step</th></tr>' +
     rows.map((r) => `<tr><td>${r.row}</td><td>${chip(r.tok)}</td><td>${r.step}</td></tr>`).join("") + "</table>",
-    `${rows.length} rows of K and V per layer (${m.n_layer} layer${m.n_layer > 1 ? "s" : ""} × 2 × d = ${m.n_embd} floats a row)${$("kv-toggle").checked ? "" : " (cache off: these would be recomputed every step)"}`);
+    `${rows.length} rows of K and V per layer (${m.n_layer} layer${m.n_layer > 1 ? "s" : ""} × ${width})${bytes}${$("kv-toggle").checked ? "" : " (cache off: these would be recomputed every step)"}`);
   if (cur) barChart($("probs"), cur.top.map((t) => ({ label: t.token, title: rawOf(t.token), value: t.prob, color: t.token === cur.picked ? "#e8590c" : "#3b5bdb" })));
   else $("probs").innerHTML = "";
   // The check's words and bound come from the API (docs/explain.md): the same in the terminal.
@@ -367,7 +456,8 @@ $("prompt").addEventListener("input", () => ($("truth-note").textContent = ""));
 $("truth").addEventListener("input", () => ($("truth-note").textContent = ""));
 fetch("/api/info").then((r) => r.json()).then((m) => {
   state.info = m;
-  $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${m.n_head} head(s), d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence` +
+  const heads = m.n_kv_head ? `${m.n_head} query heads / ${m.n_kv_head} K/V heads` : `${m.n_head} head(s)`;
+  $("model-info").textContent = `loaded model: ${m.model} · ${m.n_layer} layer(s), ${heads}, d = ${m.n_embd}, vocab ${m.vocab_size}, ${m.parameters} parameters · the page trains its own toy on your sentence` +
     (m.model !== "toy" ? ' unless you tick "walk through the loaded model"' : "");
   if (m.model !== "toy") $("use-model-label").hidden = false;
 });

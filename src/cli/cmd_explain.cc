@@ -1,4 +1,5 @@
 // tformer explain: the training-vs-inference walkthrough in the terminal (or as JSON).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -32,6 +33,33 @@ std::string label(const nlohmann::json& tok, size_t width) {
   return s;
 }
 
+// A Llama-family model's two extra views: the rotary angles (a few pairs of the first
+// positions: the page draws them all) and which query heads share a K/V head.
+void print_llama_views(const nlohmann::json& j) {
+  const auto& r = j["rope"];
+  const auto& ang = r["angles"];
+  const size_t pairs = r["pairs"].get<size_t>(), shown = std::min<size_t>(pairs, 6);
+  std::printf("\nRotary positions: before attention, q and k of every layer and head turn each pair (i, i+%d)\n",
+              r["pairs"].get<int>());
+  std::printf(
+      "by angle t * inv_freq[i], t the position id from 0 (rope_theta %g, scaling %s); radians, pairs 0..%zu "
+      "of %zu:\n",
+      r["theta"].get<double>(), r["scaling"]["type"].get<std::string>().c_str(), shown - 1, pairs);
+  const auto& toks = j["training"]["tokens"];
+  std::printf("  %-14s", "inv_freq");
+  for (size_t i = 0; i < shown; ++i) std::printf(" %9.4g", r["inv_freq"][i].get<double>());
+  std::printf("\n");
+  for (size_t t = 0; t < ang.size() && t < 8; ++t) {
+    std::printf("  t=%-3zu %s", t, label(toks[t], 8).c_str());
+    for (size_t i = 0; i < shown; ++i) std::printf(" %9.4f", ang[t][i].get<double>());
+    std::printf("\n");
+  }
+  const auto& g = j["gqa"];
+  std::printf("\nGrouped-query attention: %s.\n", g["summary"].get<std::string>().c_str());
+  std::printf("  The KV cache stores %zu bytes per position (one K/V per query head would take %zu).\n",
+              g["kv_cache_row_bytes"].get<size_t>(), g["kv_cache_row_bytes_mha"].get<size_t>());
+}
+
 void print_walkthrough(const nlohmann::json& j) {
   const auto& tr = j["training"];
   const auto& toks = tr["tokens"];
@@ -62,10 +90,16 @@ void print_walkthrough(const nlohmann::json& j) {
     const auto& att = tr["attention"];
     for (size_t l = 0; l < att.size(); ++l)
       for (size_t h = 0; h < att[l].size() && h < 4; ++h) {
+        // A Llama model's heads are numbered from 0, as in its grouping (query head h reads K/V
+        // head h / (NH/NKV)); GPT-2's keep their 1-based names.
+        std::string head = "head " + std::to_string(h + 1);
+        if (j.contains("gqa"))
+          head = "query head " + std::to_string(h) + " (reads K/V head " +
+                 std::to_string(j["gqa"]["kv_head_of"][h].get<int>()) + ")";
         std::printf(
-            "\nAttention weights, layer %zu head %zu (rows: query position; zeros above the diagonal, rows sum to "
+            "\nAttention weights, layer %zu %s (rows: query position; zeros above the diagonal, rows sum to "
             "1):\n",
-            l + 1, h + 1);
+            l + 1, head.c_str());
         for (size_t t = 0; t < T; ++t) {
           std::printf("  %s", label(toks[t], w).c_str());
           for (size_t s = 0; s < T; ++s) std::printf(" %.2f", att[l][h][t][s].get<double>());
@@ -73,6 +107,7 @@ void print_walkthrough(const nlohmann::json& j) {
         }
       }
   }
+  if (j.contains("rope")) print_llama_views(j);
   std::printf("\nOutput hidden states (output of the last block):\n");
   for (size_t t = 0; t < T && t < 16; ++t) {
     const auto& h = tr["hidden"][t];

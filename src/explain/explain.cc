@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "explain/h_check.h"
+#include "explain/llama_views.h"
 #include "explain/token_display.h"
 #include "kernels/kernels.h"
 #include "train/optimizer.h"
@@ -286,6 +287,18 @@ nlohmann::json walkthrough(const Model& g, const std::vector<int>& train_tokens,
   j["comparison"] = cost_comparison(c, int(prompt.size()), new_tokens, int(train_tokens.size()));
   j["model"] = {{"n_layer", c.n_layer},       {"n_head", c.n_head},           {"n_embd", c.n_embd},
                 {"vocab_size", c.vocab_size}, {"n_positions", c.n_positions}, {"parameters", g.params().size()}};
+  if (c.llama()) {  // GPT-2's walkthrough stays as it was: these keys only for the Llama family
+    j["model"]["arch"] = "llama";
+    j["model"]["model_type"] = c.model_type;
+    j["model"]["n_kv_head"] = c.kv_heads();
+    j["model"]["head_dim"] = c.head_size();
+    // The page's live FLOP counter: fixed + per_context_position · t (Llama's matrices differ
+    // from GPT-2's 12C², so the page cannot use its GPT-2 formula).
+    j["model"]["flops_per_position"] = {{"fixed", flops_per_position(c, 0)},
+                                        {"per_context_position", flops_per_position(c, 1) - flops_per_position(c, 0)}};
+    j["rope"] = rope_view(c, int(train_tokens.size()));
+    j["gqa"] = gqa_view(c);
+  }
   return j;
 }
 

@@ -244,20 +244,25 @@ void run_server(const ServerOptions& so) {
     }
     if (path == "/api/info") {
       const Config& c = served.model->config();
-      send_json(res, {{"model", served.name},
-                      {"tokenizer", tokenizer_kind_name(served.tok->kind())},
-                      {"vocab_size", c.vocab_size},
-                      {"n_positions", c.n_positions},
-                      {"n_embd", c.n_embd},
-                      {"n_layer", c.n_layer},
-                      {"n_head", c.n_head},
-                      {"parameters", served.model->params().size()},
-                      {"limits",
-                       {{"max_body_bytes", so.max_body_bytes},
-                        {"max_new_tokens", so.max_new_tokens},
-                        {"max_sentence_words", so.max_sentence_words}}},
-                      {"validation_sample", validation_sample(served.validation)},
-                      {"has_run_loss", served.run_loss.is_object()}});
+      json info = {{"model", served.name},
+                   {"tokenizer", tokenizer_kind_name(served.tok->kind())},
+                   {"vocab_size", c.vocab_size},
+                   {"n_positions", c.n_positions},
+                   {"n_embd", c.n_embd},
+                   {"n_layer", c.n_layer},
+                   {"n_head", c.n_head},
+                   {"parameters", served.model->params().size()},
+                   {"limits",
+                    {{"max_body_bytes", so.max_body_bytes},
+                     {"max_new_tokens", so.max_new_tokens},
+                     {"max_sentence_words", so.max_sentence_words}}},
+                   {"validation_sample", validation_sample(served.validation)},
+                   {"has_run_loss", served.run_loss.is_object()}};
+      if (c.llama()) {  // the page's header names the K/V heads; GPT-2's info stays as it was
+        info["arch"] = "llama";
+        info["n_kv_head"] = c.kv_heads();
+      }
+      send_json(res, info);
       return;
     }
     send_json(res, {{"error", {{"message", "no such path: " + req.path}}}}, 404);

@@ -14,6 +14,66 @@ async function rerun(page) {
 }
 const post = async (url, body) => (await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
 
+// A served Llama model with 6 query heads / 2 K/V heads (random weights, byte tokenizer): the
+// attention card groups its heads by K/V head and says which share; the rotary table and dials
+// show angles equal to position · 10000^(−2i/HS), computed here; the KV cache counts 2 heads.
+async function llamaPage(browser, errors) {
+  const dir = fs.mkdtempSync(require("os").tmpdir() + "/tformer-llama-page-");
+  const cfg = { model_type: "llama", vocab_size: 260, hidden_size: 48, intermediate_size: 64, num_hidden_layers: 1,
+    num_attention_heads: 6, num_key_value_heads: 2, max_position_embeddings: 64, rope_theta: 10000.0 };
+  fs.writeFileSync(dir + "/config.json", JSON.stringify(cfg));
+  require("child_process").execFileSync(process.env.TFORMER || "build/tformer", ["init", "--config", dir + "/config.json",
+    "--out", dir + "/m", "--tokenizer", "byte"], { stdio: "ignore" });
+  const srv = await startServer(["--model", dir + "/m"]);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(srv.url + "/");
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    await page.waitForSelector("#use-model-label:not([hidden])");
+    check((await page.textContent("#model-info")).includes("6 query heads / 2 K/V heads"), "header: 6 query heads / 2 K/V heads");
+    await page.fill("#prompt", "Abc de");
+    await page.check("#use-model");
+    await page.waitForFunction(() => document.body.dataset.runs === document.body.dataset.started &&
+      document.getElementById("status").textContent.startsWith("loaded model"), null, { timeout: 60000 });
+    check((await page.textContent("#status")).includes("h_t check passed"), "Llama: h_t check passed");
+    check(await page.isVisible("#rope-table") && await page.isVisible("#gqa"), "Llama: the rotary and GQA views are shown");
+    const groups = await page.$$eval("#head-select optgroup", (g) => g.map((x) => [x.label, x.querySelectorAll("option").length]));
+    check(groups.length === 2 && groups[1][0] === "layer 1 · K/V head 1 (query heads 3–5)" && groups.every((g) => g[1] === 3),
+      `head selector grouped by K/V head: ${groups.map((g) => g[0]).join(" | ")}`);
+    check((await page.textContent("#gqa-summary")).includes("heads 0–2 share K/V head 0; heads 3–5 share K/V head 1"),
+      "grouping text: heads 0–2 share K/V head 0; heads 3–5 share K/V head 1");
+    await page.selectOption("#head-select", "0,4");
+    const sel = await page.textContent("#gqa-selected");
+    check(sel.includes("query head 4, which reads K/V head 1 together with heads 3 and 5"), `head 4's group: '${sel}'`);
+    const api = await post(srv.url + "/api/explain", { model: true, prompt: "Abc de", new: 3, strategy: "greedy" });
+    const att = await page.$$eval("#attention-table tr", (rows) => rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+    check(att.every((r, t) => r.every((v, s) => v === api.training.attention[0][4][t][s].toFixed(2))), "head 4's attention on screen = API");
+    // The rotary angles, computed here from the config: position t, pair i turns by t · θ^(−2i/HS).
+    const HS = cfg.hidden_size / cfg.num_attention_heads, T = api.training.ids.length;
+    const deg = (t, i) => Math.round(t * Math.pow(cfg.rope_theta, -2 * i / HS) * 180 / Math.PI) % 360;
+    const cells = await page.$$eval("#rope-table tr", (rows) => rows.slice(1, -1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+    check(cells.length === T && cells.every((r, t) => r.length === HS / 2 && r.every((v, i) => +v === deg(t, i))),
+      `rotary table: ${T} positions × ${HS / 2} pairs, angle = t·10000^(−2i/${HS}) in degrees (row 5: ${cells[5] && cells[5].join(", ")})`);
+    await page.selectOption("#rope-pos", "3");
+    const dials = await page.$$eval("#rope-dials .dial-label", (l) => l.map((x) => x.textContent));
+    check(dials.length === HS / 2 && dials.every((x, i) => x === `${i}: ${deg(3, i)}°`), `dials at position 3: ${dials.join(", ")}`);
+    check((await page.textContent("#rope-caption")).includes("10000^(−2i/8)"), "the rotary caption names θ and HS");
+    await page.screenshot({ path: `${shots}/llama-training.png`, fullPage: true });
+    await page.click("#tab-inference");
+    for (let k = 0; k < 3; ++k) await page.click("#step");
+    const rowBytes = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * HS * 4, rows = api.training.ids.length - 1;
+    check((await page.textContent("#kv-bytes")).startsWith(`${rows * rowBytes} bytes in all (${rows * rowBytes * 3} with one K/V head`) &&
+      api.inference.kv_cache_bytes === rows * rowBytes, `KV cache: ${rows} rows × ${rowBytes} bytes (2 K/V heads, not 6)`);
+    check(+(await page.textContent("#count-flops")) === api.comparison.flops.cached, "Llama: cached FLOPs on screen = API");
+    await page.screenshot({ path: `${shots}/llama-inference.png`, fullPage: true });
+    check(errors.length === 0, "no script errors on the Llama model: " + errors.join("; "));
+  } finally {
+    srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 (async () => {
   fs.mkdirSync(shots, { recursive: true });
   const srv = await startServer();
@@ -110,6 +170,7 @@ const post = async (url, body) => (await fetch(url, { method: "POST", headers: {
     await page.fill("#prompt", "the dog");
     await rerun(page);
     check((await page.textContent("#status")).includes("dog"), "a word outside the vocabulary shows the API's error");
+    check(!(await page.isVisible("#rope-cards")) && !(await page.isVisible("#gqa")), "GPT-2 (the toy): no rotary or GQA views");
     check(errors.length === 0, "no script errors: " + errors.join("; "));
 
     // A served model directory, trained briefly on data/kjv.txt (so it has metrics.jsonl and
@@ -183,6 +244,7 @@ const post = async (url, body) => (await fetch(url, { method: "POST", headers: {
       msrv.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+    await llamaPage(browser, errors);
   } finally {
     await browser.close();
     srv.stop();
