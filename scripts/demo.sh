@@ -31,8 +31,10 @@ else
   build/tformer train --data data/kjv.txt --tokenizer "$tok" --config out/kjv-small.config.json --out "$out" \
     --max-time "$budget" --batch 16 --seq 128 --lr 3e-3 --min-lr 3e-4 --warmup 50 --eval-every 100 --save-every 200
 fi
-echo "== greedy"
-build/tformer generate --model "$out" --prompt "And God said" --max-new 60
+# Greedy decoding alone loops on a model this small ("the land of the land of ..."); forbidding a
+# repeated 3-gram is what Hugging Face users reach for (no_repeat_ngram_size=3).
+echo "== greedy, no repeated 3-gram"
+build/tformer generate --model "$out" --prompt "And God said" --max-new 60 --no-repeat-ngram 3
 echo "== sampling (temperature 0.8, top-p 0.95, seed 1)"
 build/tformer generate --model "$out" --prompt "And it came to pass" --max-new 100 \
   --strategy sample --temperature 0.8 --top-p 0.95 --seed 1 --stream
