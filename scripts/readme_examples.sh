@@ -9,7 +9,7 @@
 #
 # What depends on the machine or the clock is replaced by a placeholder the README shows as is:
 # durations <time>, rates <rate>, unix times <unix-time>; the server's port reads 8080.
-# Everything else must match byte for byte: one thread (OMP_NUM_THREADS=1; training is
+# Everything else must match (floats to rounding: scripts/readme_blocks.py): one thread (OMP_NUM_THREADS=1; training is
 # bit-identical at a given thread count, and one thread is not slowed by a busy machine's other
 # jobs the way OpenMP's barriers are) and oneDNN held to AVX2 (ONEDNN_MAX_CPU_ISA), so that
 # losses and sampled text are the same on any AVX2 or AVX-512 machine.
@@ -199,29 +199,11 @@ echo "  ${block##*/}: $((SECONDS - started)) s" >&2
 # ---- the README, with each block replaced
 
 cd "$root"
-python3 - "$work/blocks" README.md "$work/README.md" <<'PY'
-import os, re, sys
-blocks_dir, src, dst = sys.argv[1:4]
-text = open(src, encoding="utf-8").read()
-blocks = {n: open(os.path.join(blocks_dir, n), encoding="utf-8").read() for n in os.listdir(blocks_dir)}
-seen = set()
-def fill(m):
-    name = m.group(1)
-    if name not in blocks:
-        if name == "mpi":  # no mpirun on this machine: left as it is
-            return m.group(0)
-        sys.exit(f"README.md: <!-- example:{name} --> names no example of scripts/readme_examples.sh")
-    seen.add(name)
-    return f"<!-- example:{name} -->\n```\n{blocks[name]}```\n<!-- /example -->"
-out = re.sub(r"<!-- example:([\w-]+) -->\n.*?<!-- /example -->", fill, text, flags=re.S)
-missing = sorted(set(blocks) - seen)
-if missing:
-    sys.exit("README.md: no <!-- example:NAME --> block for " + ", ".join(missing))
-open(dst, "w", encoding="utf-8").write(out)
-PY
+python3 scripts/readme_blocks.py fill "$work/blocks" README.md "$work/README.md"
 if [ "$mode" = check ]; then
-  if ! diff -u README.md "$work/README.md"; then
-    echo "README.md's examples differ from what the commands print now (above: - README, + now)." >&2
+  if ! python3 scripts/readme_blocks.py compare README.md "$work/README.md"; then
+    echo "README.md's examples differ from what the commands print now (above: - README, + now;" >&2
+    echo "floats may differ in their last digits, see scripts/readme_blocks.py)." >&2
     echo "If the change is intended, run: bash scripts/readme_examples.sh" >&2
     exit 1
   fi
