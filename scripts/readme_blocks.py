@@ -6,10 +6,12 @@
                                                 from README's beyond float rounding
 
 Why a tolerance: builds for different CPUs (-march=native; AVX2 or AVX-512) add the same
-products in different orders, so a full-precision float ("loss":2.256164073944092) moves in its
-6th or 7th digit from one machine to the next while every word, token id and printed loss stays
-the same. A number with a decimal point may differ by 1e-5 of its size or one unit of its last
-shown digit (values under 1e-6 count as equal); integers (token ids, counts, sizes) and all other text must be equal.
+products in different orders, so a full-precision float moves in its 5th to 7th digit from one
+machine to the next (an x86-64-v3 build against an AVX-512 one: the token log-probs of the
+--json example by 1.2e-5 of their size) while every word, token id and printed loss stays the
+same. A number with a decimal point may differ by 1e-4 of its size or by one unit of its last
+shown digit (values under 1e-6 count as equal); integers (token ids, counts, sizes) and all
+other text must be equal.
 """
 import difflib
 import os
@@ -51,7 +53,7 @@ def close(a, b):
     mantissa = min(len(re.split(r"[eE]", s)[0].split(".")[1]) for s in (a, b))
     unit = 0.0 if "e" in (a + b).lower() else 10.0**-mantissa
     # 1e-6: below it a difference is rounding noise itself (the explainer's max|diff| 3e-08 or 0)
-    return abs(x - y) <= max(1e-5 * max(abs(x), abs(y)), 1.01 * unit, 1e-6)
+    return abs(x - y) <= max(1e-4 * max(abs(x), abs(y)), 1.01 * unit, 1e-6)
 
 
 def same_line(a, b):
