@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-mode=write
+mode="write"
 case "${1:-}" in
   "") ;;
   --check) mode=check ;;
@@ -83,7 +83,7 @@ excerpt() {
         split(r[i], ab, "-"); a = ab[1]; b = (r[i] ~ /-$/) ? 1e9 : (ab[2] == "" ? a : ab[2])
         if (NR >= a + 0 && NR <= b + 0) keep = 1
       }
-      if (keep) { if (gap) print "..."; print; gap = 0; printed = 1 } else if (printed) gap = 1 }
+      if (keep) { if (gap || (NR > 1 && !printed)) print "..."; print; gap = 0; printed = 1 } else gap = 1 }
     END { if (gap) print "..." }'
 }
 
@@ -168,6 +168,10 @@ run 'build/tformer tokenizer train --data data/kjv.txt --vocab 8192 --out out/kj
 
 example explain
 run -x 1-2,4-5,24-26,34-35,43-50,58-61,64-72 'build/tformer explain'
+
+example explain-model
+run -k '^(== THE CHECK|Generated|  EQUAL|  DIFFERENT)' 'build/tformer explain --model out/kjv-tiny --prompt "And God said"'
+sed -i -E 's/max \|diff\| [0-9.e+-]+ on (.*) \([0-9.e+-]+ relative/max |diff| <rounding> on \1 (<rounding> relative/' "$block"
 
 example serve
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
