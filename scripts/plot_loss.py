@@ -12,7 +12,7 @@ import math
 import sys
 
 W, H = 640, 360
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 34, 40
+LEFT, RIGHT, TOP, BOTTOM = 56, 24, 34, 40
 
 
 def nice_ticks(lo, hi, n=5):
