@@ -151,6 +151,9 @@ run 'build/tformer generate --model out/kjv-tiny --prompt "And God said" --max-n
     --strategy sample --temperature 0.8 --top-p 0.95 --seed 1'
 blank
 run 'build/tformer generate --model out/kjv-tiny --prompt "And God said" --max-new 40 \
+    --strategy sample --seed 2 --stream'
+blank
+run 'build/tformer generate --model out/kjv-tiny --prompt "And God said" --max-new 40 \
     --strategy beam --beams 4 --num-return 2'
 blank
 run 'build/tformer generate --model out/kjv-tiny --tokens 65,110,100 --max-new 5 --json'
