@@ -18,6 +18,7 @@ PACKAGES=(
   python3-torch python3-numpy  # the PyTorch oracle (Debian's /usr/bin/python3)
   bible-kjv bible-kjv-text     # the default training corpus
   libopenmpi-dev openmpi-bin   # optional data-parallel build
+  curl                         # scripts/readme_examples.sh asks the server as the README shows
   chromium                     # the browser test (driven by playwright-core from npm)
 )
 

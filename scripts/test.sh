@@ -2,6 +2,7 @@
 # Every test: installs and builds through scripts/setup.sh (warnings are errors), checks format
 # and clang-tidy (scripts/lint.sh), then runs
 #   1. ctest on the Release build: unit tests, PyTorch parity (forward and training),
+#      the README's shown outputs (scripts/readme_examples.sh --check),
 #      tokenizer parity (gpt-3-encoder), kill-and-resume, bad input;
 #   2. the unit tests again under ASan + UBSan (Debug);
 #   3. the libFuzzer targets for a bounded time.
