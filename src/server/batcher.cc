@@ -200,13 +200,16 @@ void Batcher::reap() {
   const size_t row_bytes = kv_cache_row_bytes(model_.config());
   for (auto& l : live_) {
     if (!l->dec->done()) continue;
-    if (!l->error.empty()) {
-      l->job->end({}, l->error);
-    } else {
-      GenerateResult r = l->dec->result();
-      r.stats.kv_cache_bytes = size_t(l->dec->rows_needed()) * row_bytes;  // what it reserved of the pool
-      l->job->end(std::move(r), "");
+    if (l->error.empty()) {
+      try {  // the text (a model may emit an id its tokenizer cannot decode)
+        GenerateResult r = l->dec->result();
+        r.stats.kv_cache_bytes = size_t(l->dec->rows_needed()) * row_bytes;  // what it reserved of the pool
+        l->job->end(std::move(r), "");
+      } catch (const std::exception& e) {
+        l->error = e.what();
+      }
     }
+    if (!l->error.empty()) l->job->end({}, l->error);
     l.reset();
   }
   std::erase(live_, nullptr);
