@@ -90,6 +90,19 @@ async function call(client, { kind, body }) {
     }
     check(same === N && withLogprobs >= 8,
       `${same}/${N} answers equal the same request made alone (${withLogprobs} of them compared log-probs too)`);
+    // And equal to the command line's (tformer generate: generate() alone, no server): sampled
+    // completions of text prompts without stop strings.
+    const picks = [9, 21, 33, 57];
+    let cli = 0;
+    for (const i of picks) {
+      const b = reqs[i].body;
+      const out = JSON.parse(execFileSync(bin, ["generate", "--model", model, "--prompt", b.prompt, "--max-new",
+        String(b.max_tokens), "--strategy", "sample", "--temperature", "0.9", "--top-p", "0.95", "--seed", String(b.seed),
+        "--eos", "-1", "--json"]).toString());
+      if (together[i].value && out.sequences[0].text === together[i].value.text) cli++;
+      else console.log(`  request ${i}: together ${JSON.stringify(together[i].value)}, tformer generate ${JSON.stringify(out.sequences[0].text)}`);
+    }
+    check(cli === picks.length, `${cli}/${picks.length} sampled answers equal tformer generate's`);
     // Streamed and unstreamed: the same text.
     const a = await call(client, { kind: "chat", body: { ...reqs[3].body, stream: false } });
     check(a.text === together[3].value.text, "a streamed chat equals its unstreamed twin");
