@@ -66,6 +66,11 @@ Run run_prompt(const Served& m, std::span<const int> ids, const GenerateOptions&
   std::vector<std::vector<int>> generated(g.num_return());
   std::vector<size_t> sent(g.num_return(), 0);
   const std::shared_ptr<Job> job = m.batcher->submit(ids, g, ask.top_logprobs);
+  // Leaving early (a token this thread cannot decode) stops the generation too.
+  struct StopOnExit {
+    Job& job;
+    ~StopOnExit() { job.stop(-1); }
+  } stop_on_exit{*job};
   std::vector<Job::Token> batch;
   while (job->next(batch))
     for (const Job::Token& t : batch) {
