@@ -47,7 +47,7 @@ void Job::push(Token t) {
     std::lock_guard<std::mutex> lock(mutex_);
     tokens_.push_back(std::move(t));
   }
-  ready_.notify_one();
+  if (wake_per_token_) ready_.notify_one();
 }
 
 void Job::end(GenerateResult r, std::string error) {
@@ -83,12 +83,14 @@ Batcher::~Batcher() {
   worker_.join();
 }
 
-std::shared_ptr<Job> Batcher::submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs) {
+std::shared_ptr<Job> Batcher::submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs,
+                                     bool stream) {
   const Config& c = model_.config();
   check_generate(c, prompt.size(), o, tok_ != nullptr);
   auto live = std::make_unique<Live>();
   live->job = std::make_shared<Job>();
   live->job->top_logprobs_ = top_logprobs;
+  live->job->wake_per_token_ = stream;
   Live* l = live.get();  // stable: the worker owns it until the job ends
   DecodeHooks hooks;
   const int V = c.vocab_size, K = top_logprobs;
@@ -134,7 +136,7 @@ std::shared_ptr<Job> Batcher::submit(std::span<const int> prompt, const Generate
 }
 
 GenerateResult Batcher::generate(std::span<const int> prompt, const GenerateOptions& o) {
-  auto job = submit(prompt, o);
+  auto job = submit(prompt, o, -1, false);
   std::vector<Job::Token> tokens;
   while (job->next(tokens)) {
   }

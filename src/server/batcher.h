@@ -48,7 +48,8 @@ class Job {
   void push(Token t);
   void end(GenerateResult r, std::string error);
 
-  int top_logprobs_ = -1;  // -1: none
+  int top_logprobs_ = -1;       // -1: none
+  bool wake_per_token_ = true;  // false: the reader sleeps until the end (fewer wake-ups beside the batch)
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Token> tokens_;
@@ -72,8 +73,11 @@ class Batcher {
   Batcher& operator=(const Batcher&) = delete;
 
   // Queues a generation (the options as generate() checks them). Throws Error at once when it
-  // needs more KV rows than the whole pool holds.
-  std::shared_ptr<Job> submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs = -1);
+  // needs more KV rows than the whole pool holds. A reader that streams wants each token as it
+  // comes (stream); one that does not is woken once, at the end: on a machine with few cores,
+  // a thread woken per token steals time from the batch's own threads.
+  std::shared_ptr<Job> submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs = -1,
+                              bool stream = true);
   // submit, then wait for the result.
   GenerateResult generate(std::span<const int> prompt, const GenerateOptions& o);
   int kv_rows() const { return o_.kv_rows; }

@@ -65,7 +65,7 @@ Run run_prompt(const Served& m, std::span<const int> ids, const GenerateOptions&
   run.tokens.resize(g.num_return());
   std::vector<std::vector<int>> generated(g.num_return());
   std::vector<size_t> sent(g.num_return(), 0);
-  const std::shared_ptr<Job> job = m.batcher->submit(ids, g, ask.top_logprobs);
+  const std::shared_ptr<Job> job = m.batcher->submit(ids, g, ask.top_logprobs, on_text != nullptr);
   // Leaving early (a token this thread cannot decode) stops the generation too.
   struct StopOnExit {
     Job& job;
