@@ -45,10 +45,16 @@ void add_serve(CLI::App& app) {
   sub->add_option("--model", o->model_dir, "model directory (default: the walkthrough's toy)");
   sub->add_option("--host", o->host, "address to bind (loopback unless you say otherwise)")->capture_default_str();
   sub->add_option("--port", o->port, "port")->capture_default_str()->check(CLI::Range(1, 65535));
-  sub->add_option("--max-running", o->max_running, "requests that run the model at once")
+  sub->add_option("--max-running", o->max_running, "requests decoded together, one batched step for all")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  sub->add_option("--max-queue", o->max_queue, "requests that may wait for a turn; past that: 503 with Retry-After")
+  sub->add_option("--kv-rows", o->kv_rows,
+                  "rows of the KV-cache pool the running requests share (a row: one position's K and V in every "
+                  "layer); a request that needs more than the pool gets a 400, one that needs more than is free "
+                  "waits")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 22));
+  sub->add_option("--max-queue", o->max_queue, "requests that may wait for a place; past that: 503 with Retry-After")
       ->capture_default_str()
       ->check(CLI::Range(0, 4096));
   sub->add_option("--backlog", o->backlog, "listen backlog: connections the kernel holds before accept")

@@ -1,10 +1,11 @@
 // The decode loop: prefill, then choose, stop and step until every hypothesis has ended. The
 // search strategy (search.h) only chooses; everything else is here, once.
+#include "generate/decoder.h"
+
 #include <chrono>
 #include <cmath>
 
 #include "core/error.h"
-#include "generate/search.h"
 
 namespace tf {
 
@@ -37,60 +38,45 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// The loop's state for one generate() call.
-class Decoder {
- public:
-  Decoder(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
-          const DecodeHooks& hooks, Workspace& ws)
-      : model_(model),
-        c_(model.config()),
-        tok_(tok),
-        prompt_(prompt),
-        o_(o),
-        hooks_(hooks),
-        ws_(ws),
-        search_(make_strategy(o)),
-        V_(c_.vocab_size),
-        P_(int(prompt.size())),
-        cache_(c_, o.kv_cache ? P_ + search_->max_alive() * o.max_new : 1) {}
+}  // namespace
 
-  GenerateResult run();
+Decoding::Decoding(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
+                   DecodeHooks hooks)
+    : model_(model),
+      c_(model.config()),
+      tok_(tok),
+      prompt_(prompt.begin(), prompt.end()),
+      o_(o),
+      hooks_(std::move(hooks)),
+      search_(make_strategy(o)),
+      V_(c_.vocab_size),
+      P_(int(prompt.size())),
+      max_alive_(search_->max_alive()) {}
 
- private:
-  void prefill();
-  void prepare(int step);                               // penalties and the min-new EOS ban, raw log-probs
-  bool walk(int step);                                  // the choices become next_; false when nothing is alive
-  void advance(int step);                               // one pass over every live hypothesis
-  FinishReason stop_reason(const Hypothesis& h) const;  // kLength: it goes on
-  std::string continuation(const std::vector<int>& tokens) const;
+// A decoding dropped before its end still gives its rows back (the cache must outlive it).
+Decoding::~Decoding() {
+  if (!done_)
+    for (int b = 0; b < n_alive_; ++b) release(alive_[b]);
+}
 
-  const Model& model_;
-  const Config& c_;
-  const Tokenizer* tok_;
-  std::span<const int> prompt_;
-  const GenerateOptions& o_;
-  const DecodeHooks& hooks_;
-  Workspace& ws_;
-  std::unique_ptr<SearchStrategy> search_;
-  const int V_, P_;
-  KvCache cache_;
-  GenerateResult res_;
-  // alive_ and next_ are swapped after each step; slots keep their capacity between steps.
-  std::vector<Hypothesis> alive_, next_;
-  int n_alive_ = 0;
-  std::vector<float> logits_, raw_logp_;  // (M, V)
-  std::vector<Choice> choices_;
-  struct Scratch {
-    std::vector<int> context, counts;
-  };
-  std::vector<Scratch> scratch_;  // per live hypothesis, so they are prepared in parallel
-  std::vector<int> tokens_, all_tokens_;
-  std::string prompt_text_;  // decode(prompt), for continuation()
-  std::vector<KvSeq*> seqs_;
-};
+void Decoding::release(Hypothesis& h) {
+  if (cache_ && o_.kv_cache) cache_->release(h.seq.rows);
+  h.seq.rows.clear();
+}
 
-void Decoder::prefill() {
-  const int n = search_->initial(), K = search_->max_alive();
+void Decoding::start(Workspace& ws, KvCache* cache) {
+  cache_ = cache;
+  res_.stats.prompt_tokens = P_;
+  if (tok_) prompt_text_ = tok_->decode(prompt_);
+  const auto t0 = std::chrono::steady_clock::now();
+  prefill(ws);
+  res_.stats.prefill_s = seconds_since(t0);
+  decode_start_ = std::chrono::steady_clock::now();
+  choose(0);
+}
+
+void Decoding::prefill(Workspace& ws) {
+  const int n = search_->initial(), K = max_alive_;
   alive_.resize(K);
   next_.resize(K);
   scratch_.resize(K);
@@ -104,26 +90,29 @@ void Decoder::prefill() {
   raw_logp_.resize(size_t(K) * V_);
   const float* l;
   if (o_.kv_cache) {
-    l = model_.prefill(ws_, cache_, alive_[0].seq, prompt_);
+    l = model_.prefill(ws, *cache_, alive_[0].seq, prompt_);
   } else {
-    model_.forward(ws_, prompt_.data(), 1, P_);
-    l = model_.head_last(ws_);
+    model_.forward(ws, prompt_.data(), 1, P_);
+    l = model_.head_last(ws);
   }
   // Every initial hypothesis starts from the prompt's logits and shares its rows (indices only).
   for (int i = 0; i < n; ++i) {
     alive_[i].id = i;
-    alive_[i].seq.rows = alive_[0].seq.rows;
+    if (i > 0) {
+      alive_[i].seq.rows = alive_[0].seq.rows;
+      if (o_.kv_cache) cache_->retain(alive_[i].seq.rows);
+    }
     std::copy(l, l + V_, logits_.begin() + size_t(i) * V_);
   }
   n_alive_ = n;
   res_.stats.positions_processed += P_;
   res_.stats.forward_passes += 1;
   for (long t = 1; t <= P_; ++t) res_.stats.flops += flops_per_position(c_, t);
-  if (hooks_.on_pass) hooks_.on_pass(0, ws_, std::span<const float>(logits_.data(), size_t(n) * V_));
-  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(cache_, alive_[0].seq, 0);
+  if (hooks_.on_pass) hooks_.on_pass(0, ws, std::span<const float>(logits_.data(), size_t(n) * V_));
+  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(*cache_, alive_[0].seq, 0);
 }
 
-void Decoder::prepare(int step) {
+void Decoding::prepare(int step) {
 #pragma omp parallel for schedule(static) if (n_alive_ > 1)
   for (int b = 0; b < n_alive_; ++b) {
     const Hypothesis& h = alive_[b];
@@ -140,7 +129,7 @@ void Decoder::prepare(int step) {
 // The text the tokens add to the prompt's: decode(prompt + tokens) past decode(prompt). Decoding
 // the tokens alone can differ: a sentencepiece decoder (Llama-2) strips the leading space of a
 // whole text, which is no text's start here.
-std::string Decoder::continuation(const std::vector<int>& tokens) const {
+std::string Decoding::continuation(const std::vector<int>& tokens) const {
   std::vector<int> all(prompt_.begin(), prompt_.end());
   all.insert(all.end(), tokens.begin(), tokens.end());
   std::string text = tok_->decode(all);
@@ -150,7 +139,7 @@ std::string Decoder::continuation(const std::vector<int>& tokens) const {
   return bytes;
 }
 
-FinishReason Decoder::stop_reason(const Hypothesis& h) const {
+FinishReason Decoding::stop_reason(const Hypothesis& h) const {
   // The EOS logit is banned before min_new tokens, so an EOS here is allowed to end it.
   if (h.tokens.back() == o_.eos) return FinishReason::kEos;
   if (!o_.stop.empty() && int(h.tokens.size()) >= o_.min_new &&
@@ -159,7 +148,7 @@ FinishReason Decoder::stop_reason(const Hypothesis& h) const {
   return FinishReason::kLength;
 }
 
-bool Decoder::walk(int step) {
+bool Decoding::walk(int step) {
   choices_.clear();
   search_->choose(step, std::span<const Hypothesis>(alive_.data(), n_alive_),
                   std::span<float>(logits_.data(), size_t(n_alive_) * V_),
@@ -178,6 +167,7 @@ bool Decoder::walk(int step) {
     h.cum = ch.cum;
     h.raw = parent.raw + ch.raw_logprob;
     h.seq.rows.assign(parent.seq.rows.begin(), parent.seq.rows.end());
+    if (cache_ && o_.kv_cache) cache_->retain(h.seq.rows);
     FinishReason reason = stop_reason(h);
     bool ended = reason != FinishReason::kLength;
     const int seq = std::holds_alternative<BeamSearch>(o_.search) ? (ended ? -1 : n_next) : h.id;
@@ -192,67 +182,98 @@ bool Decoder::walk(int step) {
       h.node = id;
     }
     if (ended) {
+      release(h);           // its rows are free for others at once
       Hypothesis done = h;  // the slot stays for reuse
       search_->finish(std::move(done), reason);
     } else {
       ++n_next;
     }
   }
+  for (int b = 0; b < n_alive_; ++b) release(alive_[b]);  // the parents: their children hold what they need
   std::swap(alive_, next_);
   n_alive_ = n_next;
   return n_alive_ > 0;
 }
 
-void Decoder::advance(int step) {
-  const int M = n_alive_;
-  tokens_.clear();
-  seqs_.clear();
-  for (int b = 0; b < M; ++b) {
-    tokens_.push_back(alive_[b].tokens.back());
-    seqs_.push_back(&alive_[b].seq);
-  }
-  const int T = P_ + step + 1;  // every live hypothesis has this context length
-  if (o_.kv_cache) {
-    model_.step(ws_, cache_, seqs_, tokens_, logits_.data());
-    res_.stats.positions_processed += M;
-    res_.stats.flops += M * flops_per_position(c_, T);
-  } else {
-    // The baseline: each whole context again, M sequences of T in one parallel pass.
-    all_tokens_.clear();
-    for (int b = 0; b < M; ++b) {
-      all_tokens_.insert(all_tokens_.end(), prompt_.begin(), prompt_.end());
-      all_tokens_.insert(all_tokens_.end(), alive_[b].tokens.begin(), alive_[b].tokens.end());
+void Decoding::choose(int step) {
+  step_ = step;
+  prepare(step);
+  if (!walk(step)) return finish();
+  if (search_->done(std::span<const Hypothesis>(alive_.data(), n_alive_))) return finish();
+  if (step + 1 == o_.max_new) {  // at max-new, the live hypotheses end by length
+    for (int b = 0; b < n_alive_; ++b) {
+      release(alive_[b]);
+      search_->finish(std::move(alive_[b]), FinishReason::kLength);
     }
-    model_.forward(ws_, all_tokens_.data(), M, T);
-    const float* l = model_.head_last(ws_);
-    std::copy(l, l + size_t(M) * V_, logits_.begin());
-    res_.stats.positions_processed += long(M) * T;
-    for (long t = 1; t <= T; ++t) res_.stats.flops += M * flops_per_position(c_, t);
+    n_alive_ = 0;
+    finish();
   }
-  res_.stats.forward_passes += 1;
-  if (hooks_.on_pass) hooks_.on_pass(step + 1, ws_, std::span<const float>(logits_.data(), size_t(M) * V_));
-  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(cache_, alive_[0].seq, step + 1);
 }
 
-GenerateResult Decoder::run() {
-  res_.stats.prompt_tokens = P_;
-  if (tok_) prompt_text_ = tok_->decode(prompt_);
-  auto t0 = std::chrono::steady_clock::now();
-  prefill();
-  res_.stats.prefill_s = seconds_since(t0);
-  t0 = std::chrono::steady_clock::now();
-  for (int k = 0; k < o_.max_new; ++k) {
-    prepare(k);
-    if (!walk(k)) break;
-    if (search_->done(std::span<const Hypothesis>(alive_.data(), n_alive_))) break;
-    if (k + 1 == o_.max_new) {  // at max-new, the live hypotheses end by length
-      for (int b = 0; b < n_alive_; ++b) search_->finish(std::move(alive_[b]), FinishReason::kLength);
-      break;
-    }
-    advance(k);
+void Decoding::finish() {
+  for (int b = 0; b < n_alive_; ++b) release(alive_[b]);
+  n_alive_ = 0;
+  done_ = true;
+  res_.stats.decode_s = seconds_since(decode_start_);
+}
+
+void Decoding::cancel() {
+  if (done_) return;
+  for (int b = 0; b < n_alive_; ++b) {
+    release(alive_[b]);
+    search_->finish(std::move(alive_[b]), FinishReason::kCallback);
   }
-  res_.stats.decode_s = seconds_since(t0);
-  res_.stats.kv_cache_bytes = o_.kv_cache ? cache_.kv_cache_bytes() : 0;
+  n_alive_ = 0;
+  finish();
+}
+
+void Decoding::inputs(std::vector<KvSeq*>& seqs, std::vector<int>& tokens) {
+  for (int b = 0; b < live(); ++b) {
+    tokens.push_back(alive_[b].tokens.back());
+    seqs.push_back(&alive_[b].seq);
+  }
+}
+
+void Decoding::consume(const Workspace& ws, const float* logits) {
+  const int M = n_alive_;
+  std::copy(logits, logits + size_t(M) * V_, logits_.begin());
+  after_pass(ws, M, M, M * flops_per_position(c_, P_ + step_ + 1));
+}
+
+void Decoding::after_pass(const Workspace& ws, int M, long positions, double flops) {
+  res_.stats.positions_processed += positions;
+  res_.stats.flops += flops;
+  res_.stats.forward_passes += 1;
+  if (hooks_.on_pass) hooks_.on_pass(step_ + 1, ws, std::span<const float>(logits_.data(), size_t(M) * V_));
+  if (hooks_.after_pass && o_.kv_cache) hooks_.after_pass(*cache_, alive_[0].seq, step_ + 1);
+  choose(step_ + 1);
+}
+
+void Decoding::advance(Workspace& ws) {
+  const int M = n_alive_;
+  const int T = P_ + step_ + 1;  // every live hypothesis has this context length
+  if (o_.kv_cache) {
+    tokens_.clear();
+    seqs_.clear();
+    inputs(seqs_, tokens_);
+    model_.step(ws, *cache_, seqs_, tokens_, logits_.data());
+    return after_pass(ws, M, M, M * flops_per_position(c_, T));
+  }
+  // The baseline: each whole context again, M sequences of T in one parallel pass.
+  all_tokens_.clear();
+  for (int b = 0; b < M; ++b) {
+    all_tokens_.insert(all_tokens_.end(), prompt_.begin(), prompt_.end());
+    all_tokens_.insert(all_tokens_.end(), alive_[b].tokens.begin(), alive_[b].tokens.end());
+  }
+  model_.forward(ws, all_tokens_.data(), M, T);
+  const float* l = model_.head_last(ws);
+  std::copy(l, l + size_t(M) * V_, logits_.begin());
+  double flops = 0;
+  for (long t = 1; t <= T; ++t) flops += M * flops_per_position(c_, t);
+  after_pass(ws, M, long(M) * T, flops);
+}
+
+GenerateResult Decoding::result() {
   res_.sequences = search_->results();
   for (auto& g : res_.sequences) {
     res_.stats.new_tokens += int(g.tokens.size());
@@ -263,18 +284,28 @@ GenerateResult Decoder::run() {
   return std::move(res_);
 }
 
-}  // namespace
+void check_generate(const Config& c, size_t prompt_tokens, const GenerateOptions& o, bool have_tokenizer) {
+  validate(o, c.vocab_size, have_tokenizer);
+  if (prompt_tokens == 0) throw UsageError("the prompt is empty");
+  if (int(prompt_tokens) + o.max_new > c.n_positions)
+    throw Error("prompt (" + std::to_string(prompt_tokens) + " tokens) + max-new (" + std::to_string(o.max_new) +
+                ") exceeds the model's n_positions " + std::to_string(c.n_positions));
+}
 
 GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
                         const DecodeHooks& hooks, Workspace* ws) {
-  const Config& c = model.config();
-  validate(o, c.vocab_size, tok != nullptr);
-  if (prompt.empty()) throw UsageError("the prompt is empty");
-  if (int(prompt.size()) + o.max_new > c.n_positions)
-    throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) + max-new (" + std::to_string(o.max_new) +
-                ") exceeds the model's n_positions " + std::to_string(c.n_positions));
+  check_generate(model.config(), prompt.size(), o, tok != nullptr);
   Workspace own;
-  return Decoder(model, tok, prompt, o, hooks, ws ? *ws : own).run();
+  Workspace& w = ws ? *ws : own;
+  // Declared before the decoding, which gives its rows back to it.
+  std::unique_ptr<KvCache> cache;
+  Decoding d(model, tok, prompt, o, hooks);
+  cache = std::make_unique<KvCache>(model.config(), o.kv_cache ? d.rows_needed() + d.max_alive() : 1);
+  d.start(w, cache.get());
+  while (!d.done()) d.advance(w);
+  GenerateResult r = d.result();
+  r.stats.kv_cache_bytes = o.kv_cache ? cache->kv_cache_bytes() : 0;
+  return r;
 }
 
 }  // namespace tf

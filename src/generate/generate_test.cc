@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "generate/decoder.h"
 #include "generate/generator.h"
 
 namespace tf {
@@ -353,6 +354,89 @@ TEST(ModesCheckEachOther, FirstTokenFrequenciesPassChiSquare) {
       EXPECT_LT(chi2, chi2_critical(int(dist.size()) - 1)) << "T " << proc.temperature;
     }
   }
+}
+
+// Several Decodings stepped together, as the server's batcher steps them: one Model::step over
+// the live sequences of all of them, each taking its rows of logits back, with requests joining
+// at different steps. Each ends exactly as generate() alone (tokens, log-probs, scores), and
+// every KV row returns to the shared pool, although the pool is sized to what they need together.
+TEST(Decoding, SteppedTogetherEqualsEachAlone) {
+  Model g = random_model(31, 23);
+  std::vector<GenerateOptions> os = {
+      opts({.max_new = 9}),
+      opts(
+          {.strategy = Strategy::kSample, .max_new = 12, .num_return = 3, .seed = 5, .filters = {.temperature = 1.3f}}),
+      opts({.strategy = Strategy::kBeam, .max_new = 7, .eos = 4, .beams = 3, .num_return = 2}),
+      opts({.strategy = Strategy::kSample, .max_new = 10, .eos = 2, .seed = 8, .penalties = {.repetition = 1.3f}}),
+      opts({.max_new = 1}),
+  };
+  const std::vector<std::vector<int>> prompts = {{1, 2, 3}, {4}, {5, 6}, {7, 8, 9, 10}, {11, 12}};
+  std::vector<std::unique_ptr<Decoding>> ds;
+  int rows = 0;
+  for (size_t i = 0; i < os.size(); ++i) {
+    ds.push_back(std::make_unique<Decoding>(g, nullptr, prompts[i], os[i]));
+    rows += ds.back()->rows_needed();
+  }
+  KvCache cache(g.config(), rows);
+  Workspace ws;
+  std::vector<KvSeq*> seqs;
+  std::vector<int> tokens;
+  std::vector<float> logits;
+  const int V = g.config().vocab_size;
+  for (int step = 0;; ++step) {
+    if (size_t(step) < ds.size()) ds[step]->start(ws, &cache);  // one joins at each step
+    seqs.clear();
+    tokens.clear();
+    std::vector<std::pair<Decoding*, size_t>> part;
+    for (size_t i = 0; i < ds.size() && int(i) <= step; ++i)
+      if (!ds[i]->done()) {
+        part.push_back({ds[i].get(), seqs.size()});
+        ds[i]->inputs(seqs, tokens);
+      }
+    if (part.empty() && size_t(step) >= ds.size()) break;
+    if (part.empty()) continue;
+    logits.resize(seqs.size() * V);
+    g.step(ws, cache, seqs, tokens, logits.data());
+    for (auto& [d, first] : part) d->consume(ws, logits.data() + first * V);
+  }
+  EXPECT_EQ(cache.free_rows(), cache.capacity());
+  for (size_t i = 0; i < ds.size(); ++i) {
+    const GenerateResult together = ds[i]->result(), alone = generate(g, nullptr, prompts[i], os[i]);
+    ASSERT_EQ(together.sequences.size(), alone.sequences.size()) << i;
+    for (size_t k = 0; k < alone.sequences.size(); ++k) {
+      EXPECT_EQ(together.sequences[k].tokens, alone.sequences[k].tokens) << i << " " << k;
+      EXPECT_EQ(together.sequences[k].logprobs, alone.sequences[k].logprobs) << i << " " << k;
+      EXPECT_EQ(together.sequences[k].score, alone.sequences[k].score) << i << " " << k;
+    }
+  }
+}
+
+// Sequences that end give their rows back at once: the pool never holds more than the live ones.
+TEST(Decoding, FinishedSequencesFreeTheirRows) {
+  Model g = random_model(32, 9);
+  const std::vector<int> prompt = {1, 2};
+  GenerateOptions o = opts({.strategy = Strategy::kSample,
+                            .max_new = 30,
+                            .eos = 3,
+                            .num_return = 4,
+                            .seed = 1,
+                            .filters = {.temperature = 2.0f}});
+  Decoding d(g, nullptr, prompt, o);
+  KvCache cache(g.config(), d.rows_needed());
+  Workspace ws;
+  d.start(ws, &cache);
+  while (!d.done()) {
+    // Held: the prompt's rows once, plus each live sequence's own.
+    const int held = cache.capacity() - cache.free_rows();
+    int own = 0;
+    std::vector<KvSeq*> seqs;
+    std::vector<int> tokens;
+    d.inputs(seqs, tokens);
+    for (auto* s : seqs) own += s->length() - int(prompt.size());
+    EXPECT_EQ(held, int(prompt.size()) + own);
+    d.advance(ws);
+  }
+  EXPECT_EQ(cache.free_rows(), cache.capacity());
 }
 
 }  // namespace

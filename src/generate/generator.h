@@ -1,4 +1,4 @@
-// Inference mode: autoregressive generation. One decode loop (decoder.cc) prefills the prompt
+// Inference mode: autoregressive generation. One decode loop (decoder.h) prefills the prompt
 // in one parallel pass that fills the KV cache, then advances every live hypothesis by one
 // cached step (or, with kv_cache = false, one full parallel pass over each context: the
 // baseline the cache beats). A search strategy (search.h: greedy, sampling, beam) only turns
@@ -67,7 +67,12 @@ struct DecodeHooks {
   std::function<void(KvCache& cache, const KvSeq& seq, int step)> after_pass;
 };
 
-// Generates from prompt with the model; ws is the caller's (a fresh one when null).
+// Throws the error that generate() would for these options and prompt length (bad options, an
+// empty prompt, prompt + max-new beyond n_positions).
+void check_generate(const Config& c, size_t prompt_tokens, const GenerateOptions& o, bool have_tokenizer);
+
+// Generates from prompt with the model; ws is the caller's (a fresh one when null). One
+// Decoding (decoder.h) stepped alone.
 GenerateResult generate(const Model& model, const Tokenizer* tok, std::span<const int> prompt, const GenerateOptions& o,
                         const DecodeHooks& hooks = {}, Workspace* ws = nullptr);
 

@@ -46,7 +46,7 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 
 // out (N,OC) = inp (N,C) · w (OC,C)ᵀ + bias (OC); bias may be null.
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C, int OC);
-// The same product for few rows (M = 1..8 streams w once; more rows are taken 8 at a time):
+// The same product for few rows (w streams once; more than 8 rows go 8 at a time under each row of w):
 // decode's shape, where the weights are read from memory once per step. Any M is correct.
 void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
 // The same with bf16 weights w (OC,C), widened to fp32 on load; products and sums in fp32.

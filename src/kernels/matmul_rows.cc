@@ -14,6 +14,7 @@
 // of weights it reads, so half the bytes is nearly twice the speed. Each bf16 is widened to a
 // float by a 16-bit shift on load and the products are fp32; AVX2 needs no bf16 instructions
 // for that.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -66,7 +67,9 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) {
       float s = hsum(acc[m][r]);
-      for (int cc = c; cc < C; ++cc) s += x[size_t(m) * C + cc] * to_float(wr[size_t(r) * C + cc]);
+      // std::fma, not a * b + c: the compiler contracts (or vectorises) a plain tail
+      // differently in different instantiations, and a row's sum must not depend on MB or RB.
+      for (int cc = c; cc < C; ++cc) s = std::fma(x[size_t(m) * C + cc], to_float(wr[size_t(r) * C + cc]), s);
       out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
     }
 }
@@ -94,6 +97,42 @@ void rows(float* out, const float* x, const W* w, const float* bias, int C, int 
   for (int o = nblk * RB; o < OC; ++o) block<MB, 1, W>(out, x, w, bias, C, OC, o, false);
 }
 
+// One row of w (o) against rows [m0, m0 + mb) of x, mb <= 8.
+template <typename W>
+void block_of(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o, int mb, bool prefetch) {
+  switch (mb) {
+    case 1:
+      return block<1, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 2:
+      return block<2, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 3:
+      return block<3, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 4:
+      return block<4, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 5:
+      return block<5, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 6:
+      return block<6, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    case 7:
+      return block<7, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+    default:
+      return block<8, 1, W>(out, x, w, bias, C, OC, o, prefetch);
+  }
+}
+
+// More than 8 rows (a server's batch): each task takes one row of w and applies it to every
+// block of 8 rows of x in turn, so w still streams from memory once per product (the row
+// stays in L1 between the blocks, the M·C floats of x in cache). Each output's sum runs in the
+// same order as in rows<MB>, so a row's result does not depend on M.
+template <typename W>
+void rows_wide(float* out, const float* x, const W* w, const float* bias, int M, int C, int OC) {
+#pragma omp parallel for schedule(static)
+  for (int o = 0; o < OC; ++o)
+    for (int m0 = 0; m0 < M; m0 += 8)
+      block_of(out + size_t(m0) * OC, x + size_t(m0) * C, w, bias, C, OC, o, M - m0 < 8 ? M - m0 : 8,
+               m0 == 0 && o + 1 < OC);
+}
+
 template <typename W>
 void rows_any(float* out, const float* inp, const W* w, const float* bias, int M, int C, int OC) {
   switch (M) {
@@ -113,11 +152,8 @@ void rows_any(float* out, const float* inp, const W* w, const float* bias, int M
       return rows<7>(out, inp, w, bias, C, OC);
     case 8:
       return rows<8>(out, inp, w, bias, C, OC);
-    default:  // more rows: blocks of 8 (each block streams w again)
-      for (int m0 = 0; m0 < M; m0 += 8) {
-        const int mb = M - m0 < 8 ? M - m0 : 8;
-        rows_any(out + size_t(m0) * OC, inp + size_t(m0) * C, w, bias, mb, C, OC);
-      }
+    default:
+      return rows_wide(out, inp, w, bias, M, C, OC);
   }
 }
 

@@ -4,8 +4,13 @@
 // beams copies index lists (O(T) ints), never K/V (O(L·T·C) floats). A row holds NKV·HS floats
 // of K and of V per layer: C for GPT-2, C·NKV/NH under grouped-query attention (SmolLM2-135M:
 // 192 of 576, a third).
+//
+// Rows are counted references: a sequence holds one on each of its rows, a row shared by
+// beams is held by each, and a row nobody holds returns to the pool. So one pool serves many
+// requests at once (the server's batcher), each finished sequence giving its rows back.
 #pragma once
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "model/config.h"
@@ -20,12 +25,18 @@ class KvCache {
   const float* k(int l, int row) const { return k_.data() + (size_t(l) * capacity_ + row) * D_; }
   const float* v(int l, int row) const { return v_.data() + (size_t(l) * capacity_ + row) * D_; }
   size_t row_stride() const { return D_; }  // floats from one row of k(l, ·) to the next
-  int alloc_row();                          // throws Error when the pool is full
+  int alloc_row();                          // a row with one reference; throws Error when the pool is full
+  void retain(std::span<const int> rows);   // one more reference on each
+  void release(std::span<const int> rows);  // one fewer; a row left with none is free again
+  int capacity() const { return capacity_; }
+  int free_rows() const { return capacity_ - used_ + int(free_.size()); }
   size_t kv_cache_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:
-  int D_, capacity_, used_ = 0;  // D_ = NKV·HS
+  int D_, capacity_, used_ = 0;  // D_ = NKV·HS; rows [0, used_) have been handed out at least once
   std::vector<float> k_, v_;     // (L, capacity, NKV·HS)
+  std::vector<int> refs_;        // (capacity) references held on each row
+  std::vector<int> free_;        // rows below used_ that nobody holds
 };
 
 // Bytes of one cached position: K and V for every layer.

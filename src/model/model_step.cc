@@ -45,8 +45,14 @@ void Model::ensure_step(Workspace& ws, int M) const {
   s.hidden.resize((L + 1) * M * C);
 }
 
+// Always the row kernel, never oneDNN's sgemm (which matmul_forward picks for 1 row and for
+// more than 8): the row kernel sums each output in one fixed order whatever M is, so a
+// sequence's logits do not depend on which other sequences share its step. The server batches
+// requests into one step and promises each the result it gets alone; a last-bit difference
+// would flip a greedy token on a near-tie. At M = 1 the two stream the weights equally fast
+// (docs/gemm.md).
 void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const {
-  if (bf16_.empty()) return matmul_forward(out, inp, w, bias, M, C, OC);
+  if (bf16_.empty()) return matmul_rows(out, inp, w, bias, M, C, OC);
   matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
 }
 

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "generate/generator.h"
 #include "server/admission.h"
+#include "server/batcher.h"
 #include "server/chat_template.h"
 #include "server/server.h"
 
@@ -29,7 +30,8 @@ struct Overloaded : Error {
   explicit Overloaded(const std::string& m) : Error(m) {}
 };
 
-// The served model is const and shared: each request runs it with a workspace of its own.
+// The served model is const and shared: generation requests are decoded together by the
+// batcher; the walkthrough's requests run it with a workspace of their own.
 struct Served {
   std::unique_ptr<const Model> model;
   std::unique_ptr<Tokenizer> tok;
@@ -38,8 +40,9 @@ struct Served {
   // start, the walkthrough's loss curve and the default ground truth.
   std::string validation;
   json run_loss;
-  std::unique_ptr<ChatTemplate> chat;  // from tokenizer_config.json, or null
-  std::unique_ptr<Admission> admission;
+  std::unique_ptr<ChatTemplate> chat;    // from tokenizer_config.json, or null
+  std::unique_ptr<Admission> admission;  // the bound on requests running or waiting (503 past it)
+  std::unique_ptr<Batcher> batcher;      // decodes the generation requests together
 };
 
 // What the request log line reports; set per request on the thread that serves it (cpp-httplib

@@ -56,47 +56,37 @@ size_t final_prefix(const std::string& text, const std::vector<std::string>& sto
   return n;
 }
 
+// The prompt's generation by the batcher, its tokens taken as they come (this thread may read
+// slowly: the batch does not wait for it). A sequence whose on_text returns false (its client
+// hung up) is stopped: the batcher ends it at its next step.
 Run run_prompt(const Served& m, std::span<const int> ids, const GenerateOptions& g, const Ask& ask,
                const OnText& on_text) {
-  const int V = m.model->config().vocab_size, K = ask.top_logprobs;
   Run run;
   run.tokens.resize(g.num_return());
-  std::vector<std::vector<float>> rows;  // this step's raw log-probs, one row per live sequence
-  size_t next_row = 0;
   std::vector<std::vector<int>> generated(g.num_return());
   std::vector<size_t> sent(g.num_return(), 0);
-  DecodeHooks hooks;
-  if (K >= 0)
-    hooks.on_pass = [&](int, const Workspace&, std::span<const float> logits) {
-      const size_t M = logits.size() / V;
-      rows.resize(M);
-      for (size_t b = 0; b < M; ++b) {
-        rows[b].assign(logits.begin() + b * V, logits.begin() + (b + 1) * V);
-        log_softmax(std::span<float>(rows[b]), std::span<float>(rows[b]));
+  const std::shared_ptr<Job> job = m.batcher->submit(ids, g, ask.top_logprobs, on_text != nullptr);
+  // Leaving early (a token this thread cannot decode) stops the generation too.
+  struct StopOnExit {
+    Job& job;
+    ~StopOnExit() { job.stop(-1); }
+  } stop_on_exit{*job};
+  std::vector<Job::Token> batch;
+  while (job->next(batch))
+    for (const Job::Token& t : batch) {
+      run.tokens[t.seq].push_back({t.token, t.logprob, t.top});
+      if (!on_text) continue;
+      generated[t.seq].push_back(t.token);
+      const std::string text = m.tok->decode(generated[t.seq]);
+      const size_t n = final_prefix(text, g.stop);
+      std::string piece;
+      if (n > sent[t.seq]) {
+        piece = text.substr(sent[t.seq], n - sent[t.seq]);
+        sent[t.seq] = n;
       }
-      next_row = 0;
-    };
-  hooks.on_token = [&](int seq, int token, float) {
-    TokenInfo info{token, 0, {}};
-    if (K >= 0) {
-      const std::vector<float>& lp = rows.at(next_row++);  // one choice per live sequence, in order
-      info.logprob = lp[token];
-      std::vector<int> idx(V);
-      for (int v = 0; v < V; ++v) idx[v] = v;
-      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return lp[a] > lp[b]; });
-      for (int i = 0; i < K; ++i) info.top.push_back({idx[i], lp[idx[i]]});
+      if (!on_text(t.seq, piece, &run.tokens[t.seq].back())) job->stop(t.seq);
     }
-    run.tokens[seq].push_back(info);
-    if (!on_text) return true;
-    generated[seq].push_back(token);
-    const std::string text = m.tok->decode(generated[seq]);
-    const size_t n = final_prefix(text, g.stop);
-    if (n <= sent[seq]) return on_text(seq, "", &run.tokens[seq].back());
-    const std::string piece = text.substr(sent[seq], n - sent[seq]);
-    sent[seq] = n;
-    return on_text(seq, piece, &run.tokens[seq].back());
-  };
-  run.result = generate(*m.model, m.tok.get(), ids, g, hooks);
+  run.result = job->result();
   if (on_text)
     for (size_t i = 0; i < run.result.sequences.size(); ++i) {
       const std::string& text = run.result.sequences[i].text;
@@ -285,7 +275,6 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
                 {"choices", {{{"text", text}, {"index", index}, {"logprobs", lp}, {"finish_reason", finish}}}}};
   };
   if (!stream) {
-    ticket->run();
     json choices = json::array();
     long prompt_tokens = 0, completion_tokens = 0;
     for (size_t p = 0; p < prompts.size(); ++p) {
@@ -324,7 +313,6 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
     Events ev{sink};
     long prompt_tokens = 0, completion_tokens = 0;
     try {
-      ticket->run();
       for (size_t p = 0; p < prompts.size() && ev.open; ++p) {
         if (ask.echo)
           for (int i = 0; i < n; ++i) ev.send(chunk(int(p) * n + i, m.tok->decode(prompts[p]), nullptr, nullptr));
@@ -430,7 +418,6 @@ void chat_completions(const json& j, Served& m, const ServerOptions& so, httplib
   auto ticket = admit(m);
   const int n = g.num_return();
   if (!stream) {
-    ticket->run();
     const Run r = run_prompt(m, ids, g, ask, nullptr);
     json choices = json::array();
     for (int i = 0; i < n; ++i) {
@@ -460,7 +447,6 @@ void chat_completions(const json& j, Served& m, const ServerOptions& so, httplib
                                                             size_t, httplib::DataSink& sink) {
     Events ev{sink};
     try {
-      ticket->run();
       for (int i = 0; i < n; ++i) ev.send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
       std::vector<std::string> rest(n);
       const Run r = run_prompt(m, ids, g, ask, [&](int i, const std::string& text, const TokenInfo* info) {

@@ -148,6 +148,9 @@ void run_server(const ServerOptions& so) {
   }
 
   served.admission = std::make_unique<Admission>(so.max_running, so.max_queue);
+  // Before the HTTP server, so that it outlives every handler that waits on it.
+  served.batcher = std::make_unique<Batcher>(*served.model, served.tok.get(),
+                                             BatcherOptions{.kv_rows = so.kv_rows, .max_running = so.max_running});
 
   httplib::Server srv;
   srv.set_payload_max_length(so.max_body_bytes);
@@ -255,7 +258,13 @@ void run_server(const ServerOptions& so) {
                    {"limits",
                     {{"max_body_bytes", so.max_body_bytes},
                      {"max_new_tokens", so.max_new_tokens},
+                     {"kv_rows", so.kv_rows},
+                     {"max_running", so.max_running},
                      {"max_sentence_words", so.max_sentence_words}}},
+                   {"batcher",
+                    {{"steps", served.batcher->counters().steps},
+                     {"sequences_stepped", served.batcher->counters().sequences},
+                     {"widest_step", served.batcher->counters().widest}}},
                    {"validation_sample", validation_sample(served.validation)},
                    {"has_run_loss", served.run_loss.is_object()}};
       if (c.llama()) {  // the page's header names the K/V heads; GPT-2's info stays as it was
@@ -321,7 +330,7 @@ void run_server(const ServerOptions& so) {
     if (field<bool>(j, "model", !so.model_dir.empty(), 0, 0)) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
       const std::vector<int> ids = served.tok->encode(prompt);
-      send_json(res, sequences_json(generate(*served.model, served.tok.get(), ids, g), served.tok.get()));
+      send_json(res, sequences_json(served.batcher->generate(ids, g), served.tok.get()));
       return;
     }
     ToyOptions t = toy_options(j, so);

@@ -14,10 +14,12 @@ struct ServerOptions {
   int max_sentence_words = 32;
   int max_train_steps = 2000;
   int max_return = 8;
-  // Load: requests that run the model at once, how many more wait for a turn (past that: 503
-  // with Retry-After), and the listen backlog of connections not yet accepted.
-  int max_running = 2;
+  // Load: requests decoded together in one batch (batcher.h), how many more wait for a place
+  // (past that: 503 with Retry-After), the rows of the KV pool all of them share, and the
+  // listen backlog of connections not yet accepted.
+  int max_running = 16;
   int max_queue = 64;
+  int kv_rows = 4096;
   int backlog = 1024;
 };
 
