@@ -14,6 +14,7 @@
 // of weights it reads, so half the bytes is nearly twice the speed. Each bf16 is widened to a
 // float by a 16-bit shift on load and the products are fp32; AVX2 needs no bf16 instructions
 // for that.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -66,7 +67,9 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) {
       float s = hsum(acc[m][r]);
-      for (int cc = c; cc < C; ++cc) s += x[size_t(m) * C + cc] * to_float(wr[size_t(r) * C + cc]);
+      // std::fma, not a * b + s: the compiler may contract the latter in one instantiation of
+      // this template and not in another, and a row's bits must not depend on MB (the batch).
+      for (int cc = c; cc < C; ++cc) s = std::fma(x[size_t(m) * C + cc], to_float(wr[size_t(r) * C + cc]), s);
       out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
     }
 }

@@ -46,7 +46,9 @@ void Model::ensure_step(Workspace& ws, int M) const {
 }
 
 void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const {
-  if (bf16_.empty()) return matmul_forward(out, inp, w, bias, M, C, OC);
+  // The row kernel at any M, never the GEMM: each row is summed in the same order whatever M
+  // (the server batches requests, and a request's tokens must not depend on its neighbours).
+  if (bf16_.empty()) return matmul_rows(out, inp, w, bias, M, C, OC);
   matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
 }
 
