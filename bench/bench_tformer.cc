@@ -70,6 +70,31 @@ double bandwidth() {
   return best + 0 * a[n / 2];
 }
 
+// Read-only streaming, the access of a decode step (weights read once, nothing written): a sum
+// over 512 MB into 32 independent lanes per thread (one float accumulator would be bound by the
+// add latency, not by memory). The triad above writes a third of its bytes, and write-allocate
+// traffic makes it understate what a GEMV can stream.
+double read_bandwidth() {
+  constexpr size_t kLanes = 32;
+  const size_t n = size_t(128) << 20;  // a multiple of kLanes
+  std::vector<float> a(n, 1.0f);
+  double best = 0, sink = 0;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = Clock::now();
+    float s = 0;
+#pragma omp parallel for schedule(static) reduction(+ : s)
+    for (size_t i0 = 0; i0 < n; i0 += size_t(1) << 16) {
+      float lane[kLanes] = {};
+      for (size_t i = i0; i < i0 + (size_t(1) << 16); i += kLanes)
+        for (size_t j = 0; j < kLanes; ++j) lane[j] += a[i + j];
+      for (float x : lane) s += x;
+    }
+    best = std::max(best, 4 * double(n) / seconds(t0));
+    sink += s;
+  }
+  return best + 0 * sink;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +121,7 @@ int main(int argc, char** argv) {
     out["flops"] = peak_flops();
   } else if (what == "bandwidth") {
     out["bytes_per_second"] = bandwidth();
+    out["read_bytes_per_second"] = read_bandwidth();
   } else {
     const Config c = preset_config(preset);
     Model g(c);

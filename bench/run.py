@@ -132,15 +132,18 @@ def main():
         params = n_params.get(preset)
         for suffix, width in (("", 4), (", bf16 weights", 2)):
             r = by.get(f"decode {preset}, 128 new, KV cache{suffix}")
-            if r and params:  # every weight read once per token: the bandwidth bound
-                bound = bw["bytes_per_second"] / (params * width)
+            if r and params:  # every weight read once per token: the bandwidth bound (read-only
+                # streaming where bench_tformer measures it; older builds report the triad only)
+                bound = bw.get("read_bytes_per_second", bw["bytes_per_second"]) / (params * width)
                 derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_bound_tok_s"] = bound
                 derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_of_bound"] = r["tformer"] / bound
     doc = {"date": datetime.date.today().isoformat(), "threads": a.threads, "peak_flops": peak["flops"],
-           "bandwidth_bytes_per_s": bw["bytes_per_second"], "rows": results, "derived": derived}
+           "bandwidth_bytes_per_s": bw["bytes_per_second"],
+           "read_bandwidth_bytes_per_s": bw.get("read_bytes_per_second"), "rows": results, "derived": derived}
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=2)
-    print(f"Machine: fp32 FMA peak {peak['flops'] / 1e9:.1f} GFLOP/s, triad bandwidth {bw['bytes_per_second'] / 1e9:.1f} GB/s, "
+    read = f", read-only {bw['read_bytes_per_second'] / 1e9:.1f} GB/s" if "read_bytes_per_second" in bw else ""
+    print(f"Machine: fp32 FMA peak {peak['flops'] / 1e9:.1f} GFLOP/s, triad bandwidth {bw['bytes_per_second'] / 1e9:.1f} GB/s{read}, "
           f"{a.threads} threads, {doc['date']}.\n")
     print("| measurement | tformer tok/s | PyTorch tok/s | tformer / PyTorch | MFU tformer / PyTorch | peak RSS tformer / PyTorch (MB) |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -13,7 +13,7 @@ constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
 // division per element and no branch (tanh's small-|x| series is not needed here: an absolute
 // error of 1e-7 in tanh moves GELU by 0.5·x·1e-7).
 void gelu_forward(float* out, const float* inp, size_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin / 4)
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kGeluScale * (x + 0.044715f * x * x * x);

@@ -36,6 +36,14 @@ inline uint16_t float_to_bf16(float f) {
   return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+// ---- threads
+// Loops over fewer elements than this run on the calling thread (an OpenMP `if` clause): below
+// it, waking the team costs more than the loop saves. A decode step at M = 1 runs some 300
+// small row ops (30 layers of norms, rotary, residual adds, SwiGLU); on a loaded machine each
+// fork-join also waits for a descheduled thread. Transcendental loops (exp, sin/cos) use a
+// quarter of it.
+constexpr size_t kParallelMin = size_t(1) << 15;
+
 // ---- matmul (oneDNN sgemm; see docs/gemm.md for why oneDNN)
 // C[M,N] = alpha * op(A) · op(B) + beta * C, row-major, op = transpose when ta/tb.
 void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,

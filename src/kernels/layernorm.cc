@@ -6,7 +6,7 @@ namespace tf {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int N,
                        int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (size_t(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
     const float* x = inp + size_t(i) * C;
     float* y = out + size_t(i) * C;

@@ -33,10 +33,12 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 }
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C, int OC) {
-  // 2..8 rows (beam decode, batched generation): the weight-streaming kernel reads each weight
-  // once for all rows (matmul_rows.cc); oneDNN's sgemm packs and runs them at half the
-  // bandwidth (docs/gemm.md). One row stays on oneDNN, which streams at the memory bound.
-  if (N >= 2 && N <= 8) return matmul_rows(out, inp, w, bias, N, C, OC);
+  // 1..8 rows (decode, beam search, batched generation): the weight-streaming kernel reads each
+  // weight once for all rows (matmul_rows.cc); oneDNN's sgemm packs 2..8 rows and runs them at
+  // half the bandwidth (docs/gemm.md). One row goes there too, although oneDNN streams it
+  // as fast: a row's bits must not depend on how many rows were batched with it
+  // (src/model/step_batch_test.cc), and oneDNN sums a row in another order.
+  if (N <= 8) return matmul_rows(out, inp, w, bias, N, C, OC);
   if (bias) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; ++i)

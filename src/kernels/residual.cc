@@ -3,13 +3,13 @@
 namespace tf {
 
 void residual_add(float* out, const float* x, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (size_t i = 0; i < n; ++i) out[i] += x[i];
 }
 
 void embedding_forward(float* out, const int* tokens, const int* positions, const float* wte, const float* wpe, int N,
                        int T, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (size_t(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
     const float* te = wte + size_t(tokens[i]) * C;
     float* o = out + size_t(i) * C;

@@ -5,7 +5,7 @@
 namespace tf {
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (size_t(N) * C >= kParallelMin)
   for (int i = 0; i < N; ++i) {
     const float* x = inp + size_t(i) * C;
     float* y = out + size_t(i) * C;

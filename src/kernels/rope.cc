@@ -10,7 +10,7 @@ namespace {
 // forward with sign +1, the backward (the transpose of a rotation is the rotation back) with −1.
 void rotate(float* x, const int* pos, const double* inv_freq, int N, int H, int HS, int stride, double sign) {
   const int half = HS / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (size_t(N) * H * HS >= kParallelMin / 4)
   for (int n = 0; n < N; ++n) {
     // cos and sin once per row, shared by its H heads.
     std::vector<float> cs(2 * size_t(half));

@@ -5,7 +5,7 @@
 namespace tf {
 
 void swiglu_forward(float* out, const float* inp, int N, int I) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (size_t(N) * I >= kParallelMin / 4)
   for (int n = 0; n < N; ++n) {
     const float* g = inp + size_t(n) * 2 * I;
     const float* u = g + I;

@@ -104,7 +104,11 @@ void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, st
         std::memcpy(cache.v(l, row), qkv + size_t(m) * QKV + Q + KVD, sizeof(float) * KVD);
       }
       const size_t stride = cache.row_stride();
-#pragma omp parallel for schedule(static)
+      // Short contexts attend on the calling thread: a few hundred cached rows are microseconds
+      // of work, less than a fork-join (and a wait for a preempted thread on a busy machine).
+      size_t rows = 0;
+      for (int m = 0; m < M; ++m) rows += size_t(seqs[m]->length());
+#pragma omp parallel for schedule(static) if (rows * NH * HS >= 4 * kParallelMin)
       for (int mh = 0; mh < M * NH; ++mh) {
         const int m = mh / NH, h = mh % NH, kv = (h / G) * HS;
         attention_decode(atty + size_t(m) * Q + h * HS, s.scores.data() + size_t(mh) * cfg_.n_positions,
