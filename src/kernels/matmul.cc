@@ -37,7 +37,7 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
   // weight once for all rows (matmul_rows.cc); oneDNN's sgemm packs 2..8 rows and runs them at
   // half the bandwidth (docs/gemm.md). One row goes there too, although oneDNN streams it
   // as fast: a row's bits must not depend on how many rows were batched with it
-  // (src/model/step_batch_test.cc), and oneDNN sums a row in another order.
+  // (StepRows in src/model/model_test.cc), and oneDNN sums a row in another order.
   if (N <= 8) return matmul_rows(out, inp, w, bias, N, C, OC);
   if (bias) {
 #pragma omp parallel for schedule(static)
