@@ -88,8 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_flag("--no-cache", no_cache);
   std::string dtype = "f32";
-  app.add_option("--dtype", dtype, "decode weights: f32 | bf16 | q8_0")
-      ->check(CLI::IsMember({"f32", "bf16", "q8_0"}));
+  app.add_option("--dtype", dtype, "decode weights: f32 | bf16 | q8_0")->check(CLI::IsMember({"f32", "bf16", "q8_0"}));
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   nlohmann::json out = {{"engine", "tformer"}, {"what", what}, {"preset", preset}, {"threads", omp_get_max_threads()}};

@@ -12,8 +12,8 @@ namespace tf {
 
 constexpr int kQ8Block = 32;  // QK8_0
 struct BlockQ8_0 {
-  uint16_t d;              // the scale, IEEE half
-  int8_t qs[kQ8Block];     // the quants
+  uint16_t d;           // the scale, IEEE half
+  int8_t qs[kQ8Block];  // the quants
 };
 static_assert(sizeof(BlockQ8_0) == 34, "ggml's block_q8_0 is 34 bytes, unpadded");
 

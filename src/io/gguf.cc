@@ -20,8 +20,8 @@ namespace tf {
 namespace {
 
 constexpr uint32_t kQ8BlockBytes = sizeof(BlockQ8_0);  // Q8_0: one f16 scale and 32 int8 (core/q8_0.h)
-constexpr uint32_t kMaxDims = 4;   // GGML_MAX_DIMS
-constexpr int kMaxArrayDepth = 4;  // arrays of arrays: deep enough for any real file
+constexpr uint32_t kMaxDims = 4;                       // GGML_MAX_DIMS
+constexpr int kMaxArrayDepth = 4;                      // arrays of arrays: deep enough for any real file
 constexpr uint64_t kMaxDim = uint64_t(1) << 40;
 
 // Elements per block and bytes per block of a tensor type; {0, 0} for a type tformer lacks.

@@ -46,15 +46,14 @@ void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const flo
 // summation order; each row's order is the same for every M. Instruction set chosen at run time.
 void matmul_rows_q8_0(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
 // Its naive twin, double accumulation: Σ_blocks d · Σ x·q (the reference in tests).
-void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
-                            int OC);
+void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
 // The instruction sets of the Q8_0 kernel, widest last; cpu_q8_0_isa() is the widest this CPU
 // runs. matmul_rows_q8_0_isa runs a given one (capped at the CPU's), for tests and benchmarks.
 enum class Q8Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 Q8Isa cpu_q8_0_isa();
 const char* q8_0_isa_name(Q8Isa isa);
-void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M,
-                          int C, int OC);
+void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
+                          int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
                      int C, int OC);

@@ -24,6 +24,7 @@
 #include <string>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -192,11 +193,14 @@ void rows_any(float* out, const float* x, const BlockQ8_0* w, const float* bias,
 
 Q8Isa cpu_q8_0_isa() {
 #if defined(__x86_64__)
-  static const Q8Isa isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")  ? Q8Isa::kAvx512
-                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                   __builtin_cpu_supports("f16c")
-                               ? Q8Isa::kAvx2
-                               : Q8Isa::kScalar;
+  static const Q8Isa isa = [] {
+    // F16C (the scale's widening) from cpuid: clang's __builtin_cpu_supports does not know it.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_F16C)) return Q8Isa::kScalar;
+    if (__builtin_cpu_supports("avx512f")) return Q8Isa::kAvx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Q8Isa::kAvx2;
+    return Q8Isa::kScalar;
+  }();
   return isa;
 #else
   return Q8Isa::kScalar;
@@ -215,10 +219,9 @@ const char* q8_0_isa_name(Q8Isa isa) {
   return "scalar";
 }
 
-void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M,
-                          int C, int OC) {
-  if (C % kQ8Block != 0)
-    throw Error("matmul_rows_q8_0: C = " + std::to_string(C) + " is not a multiple of 32");
+void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
+                          int OC) {
+  if (C % kQ8Block != 0) throw Error("matmul_rows_q8_0: C = " + std::to_string(C) + " is not a multiple of 32");
   if (int(isa) > int(cpu_q8_0_isa())) isa = cpu_q8_0_isa();
 #if defined(__x86_64__)
   if (isa == Q8Isa::kAvx512) return rows_any<true>(out, inp, w, bias, M, C, OC);
@@ -231,8 +234,7 @@ void matmul_rows_q8_0(float* out, const float* inp, const BlockQ8_0* w, const fl
   matmul_rows_q8_0_isa(cpu_q8_0_isa(), out, inp, w, bias, M, C, OC);
 }
 
-void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
-                            int OC) {
+void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC) {
   const int NB = C / kQ8Block;
   for (int m = 0; m < M; ++m)
     for (int o = 0; o < OC; ++o) {

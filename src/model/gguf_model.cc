@@ -322,9 +322,9 @@ LoadedModel load_gguf_model(const std::string& path) {
       // Kept as the file's blocks (no second rounding): the model decodes with exactly them.
       std::vector<BlockQ8_0> blocks = g.read_q8_0(*info);
       if (heads) {
-        std::vector<BlockQ8_0> file = std::move(blocks);
-        blocks.resize(file.size());
-        permute_rows(blocks.data(), file.data(), heads, c.head_size(), width / kQ8Block, true);
+        std::vector<BlockQ8_0> ours(blocks.size());
+        permute_rows(ours.data(), blocks.data(), heads, c.head_size(), width / kQ8Block, true);
+        blocks.swap(ours);
       }
       q8.emplace(t.name, std::move(blocks));
     } else if (heads) {

@@ -271,8 +271,7 @@ void Model::backward(Workspace& ws, float* grads) const {
 
 float Model::forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets, int B, int T,
                               float dloss_scale) const {
-  if (inference_only())
-    throw Error("forward_backward(): this model holds bf16 or Q8_0 weights for inference");
+  if (inference_only()) throw Error("forward_backward(): this model holds bf16 or Q8_0 weights for inference");
   forward(ws, tokens, B, T);
   const float loss = head_loss(ws, targets, grads, dloss_scale);
   backward(ws, grads);

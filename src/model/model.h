@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "core/q8_0.h"
-
 #include "model/block.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -119,10 +118,10 @@ class Model {
   Config cfg_;
   std::vector<ParamTensor> table_;
   std::vector<float> params_;
-  std::vector<uint16_t> bf16_;    // params_ in bf16, same offsets, or empty
-  std::vector<BlockQ8_0> q8_;     // the quantized matrices' blocks, one after another, or empty
+  std::vector<uint16_t> bf16_;                // params_ in bf16, same offsets, or empty
+  std::vector<BlockQ8_0> q8_;                 // the quantized matrices' blocks, one after another, or empty
   std::unordered_map<size_t, size_t> q8_at_;  // a matrix's offset in params_ -> its first block in q8_
-  std::vector<double> inv_freq_;  // (HS/2) rotary frequencies (Llama), scaling applied
+  std::vector<double> inv_freq_;              // (HS/2) rotary frequencies (Llama), scaling applied
 };
 
 }  // namespace tf
