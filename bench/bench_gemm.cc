@@ -8,7 +8,9 @@
 // weight bytes streamed.
 //   build/bench_gemm --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 #include <vector>
@@ -20,6 +22,7 @@
 // sign moved onto w) and one FMA by d_w·d_x. Kept here, not in the library: it was measured
 // against matmul_rows_q8_0 (kind 3) and rounds the activations, which the parallel pass does
 // not (see src/kernels/matmul_q8_0.cc).
+#if defined(__x86_64__)
 __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma,f16c"))) static void q8_rows_vnni(
     float* out, const std::vector<tf::BlockQ8_0>& xq, const tf::BlockQ8_0* w, int M, int C, int OC) {
   const int NB = C / 32;
@@ -42,6 +45,7 @@ __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma,f16c"))) static void
       out[size_t(m) * OC + o] = _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
     }
 }
+#endif
 
 static void BM_gemm(benchmark::State& state) {
   const int M = int(state.range(0)), N = int(state.range(1)), K = int(state.range(2));
@@ -95,16 +99,22 @@ static void BM_decode_pass(benchmark::State& state) {
       bytes += n * 4;
     }
   }
+#if defined(__x86_64__)
   if (kind == 5 && !__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("no AVX512-VNNI");
+#else
+  if (kind == 5) return state.SkipWithError("x86-64 only");
+#endif
   std::vector<float> x(size_t(M) * 4 * C, 0.5f), out(size_t(M) * 50257);
   std::vector<tf::BlockQ8_0> xq(x.size() / 32);
   for (auto _ : state) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const Shape s = shapes[i];
       if (kind == 5) {  // the activations' quantization is part of the cost
+#if defined(__x86_64__)
         for (int m = 0; m < M; ++m)
           tf::quantize_row_q8_0(xq.data() + size_t(m) * s.in / 32, x.data() + size_t(m) * s.in, s.in);
         q8_rows_vnni(out.data(), xq, wq[i].data(), M, s.in, s.out);
+#endif
       } else if (kind >= 3)
         tf::matmul_rows_q8_0_isa(kind == 3 ? tf::Q8Isa::kAvx512 : tf::Q8Isa::kAvx2, out.data(), x.data(), wq[i].data(),
                                  nullptr, M, s.in, s.out);

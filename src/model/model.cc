@@ -100,11 +100,17 @@ void Model::use_q8_0_weights(const std::map<std::string, std::vector<BlockQ8_0>>
     total += it->second.size();
   }
   q8_.reserve(total);
+  std::vector<size_t> run;  // offsets of the tensors of the current contiguous run
+  size_t run_end = 0;       // where in params_ the run ends
   for (const auto& t : table_) {
     auto it = given.find(t.name);
     if (it == given.end()) continue;
-    q8_at_[t.offset] = q8_.size();
+    if (run.empty() || t.offset != run_end) run.clear();
+    q8_at_[t.offset] = {q8_.size(), 0};
+    run.push_back(t.offset);
+    run_end = t.offset + t.numel;
     q8_.insert(q8_.end(), it->second.begin(), it->second.end());
+    for (size_t o : run) q8_at_[o].second = q8_.size() - q8_at_[o].first;
     dequantize_row_q8_0(params_.data() + t.offset, it->second.data(), t.numel);
   }
 }

@@ -118,10 +118,13 @@ class Model {
   Config cfg_;
   std::vector<ParamTensor> table_;
   std::vector<float> params_;
-  std::vector<uint16_t> bf16_;                // params_ in bf16, same offsets, or empty
-  std::vector<BlockQ8_0> q8_;                 // the quantized matrices' blocks, one after another, or empty
-  std::unordered_map<size_t, size_t> q8_at_;  // a matrix's offset in params_ -> its first block in q8_
-  std::vector<double> inv_freq_;              // (HS/2) rotary frequencies (Llama), scaling applied
+  std::vector<uint16_t> bf16_;  // params_ in bf16, same offsets, or empty
+  std::vector<BlockQ8_0> q8_;   // the quantized matrices' blocks, one after another, or empty
+  // A quantized matrix's offset in params_ -> {its first block in q8_, the blocks that follow
+  // it contiguously in both}: Llama's step reads q|k|v and gate|up as one product over
+  // adjacent tensors, which the blocks serve only when all of them are Q8_0.
+  std::unordered_map<size_t, std::pair<size_t, size_t>> q8_at_;
+  std::vector<double> inv_freq_;  // (HS/2) rotary frequencies (Llama), scaling applied
 };
 
 }  // namespace tf

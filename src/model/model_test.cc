@@ -390,6 +390,34 @@ TEST(ModesAgree, CachedStepsWithQ8_0WeightsEqualTheParallelPass) {
   }
 }
 
+// Every product of a step streams the blocks, none falls back to the floats (Llama's step reads
+// q|k|v and gate|up as one product over adjacent tensors): with the floats of every matrix but
+// the embeddings zeroed behind the model's back, a step's logits do not change.
+TEST(Q8_0, EveryStepProductStreamsTheBlocks) {
+  Rng r(123);
+  for (const bool llama : {false, true}) {
+    Model g(random_q8_config(r, llama));
+    randomise(g, 42);
+    g.use_q8_0_weights();
+    const Config& c = g.config();
+    auto logits = [&] {
+      Workspace ws;
+      KvCache cache(c, 4);
+      KvSeq seq;
+      KvSeq* seqs[] = {&seq};
+      std::vector<float> out(c.vocab_size);
+      for (int tok : {1, 2, 3}) g.step(ws, cache, seqs, std::vector<int>{tok % c.vocab_size}, out.data());
+      return out;
+    };
+    const std::vector<float> before = logits();
+    for (const auto& t : g.table())
+      if (t.shape.size() == 2 && t.name.find("wte") == std::string::npos && t.name.find("wpe") == std::string::npos &&
+          t.name.find("embed_tokens") == std::string::npos)
+        std::fill_n(g.mutable_params().data() + t.offset, t.numel, 0.0f);
+    EXPECT_EQ(logits(), before) << (llama ? "llama" : "gpt2");
+  }
+}
+
 TEST(Q8_0, RowsNotAMultipleOf32AreAnErrorNamingTheTensor) {
   Config c{.vocab_size = 11, .n_positions = 8, .n_embd = 48, .n_layer = 1, .n_head = 2};
   Model g(c);
