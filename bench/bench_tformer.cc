@@ -2,7 +2,7 @@
 // same measurement in PyTorch (bench/torch_bench.py) and read each run's peak memory.
 //   bench_tformer train   --preset tiny --batch 16 --seq 128 --reps 3
 //   bench_tformer prefill --preset gpt2 --seq 512      (presets: tiny, small, gpt2, smollm2-135m)
-//   bench_tformer decode  --preset gpt2 --prompt 16 --new 128 [--no-cache] [--beams 4] [--dtype bf16]
+//   bench_tformer decode  --preset gpt2 --prompt 16 --new 128 [--no-cache] [--beams 4] [--dtype bf16|q8_0]
 //   bench_tformer peak | bandwidth
 #include <omp.h>
 
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_flag("--no-cache", no_cache);
   std::string dtype = "f32";
-  app.add_option("--dtype", dtype, "decode weights: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("--dtype", dtype, "decode weights: f32 | bf16 | q8_0")->check(CLI::IsMember({"f32", "bf16", "q8_0"}));
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) omp_set_num_threads(threads);
   nlohmann::json out = {{"engine", "tformer"}, {"what", what}, {"preset", preset}, {"threads", omp_get_max_threads()}};
@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
     } else if (what == "decode") {
       const auto x = random_tokens(size_t(prompt), c.vocab_size, 5);
       if (dtype == "bf16") g.use_bf16_weights();
+      if (dtype == "q8_0") g.use_q8_0_weights();
       out["dtype"] = dtype;
       GenerateOptions o{.max_new = new_tokens, .kv_cache = !no_cache};
       if (beams > 1) o.search = BeamSearch{.width = beams};

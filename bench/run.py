@@ -73,11 +73,14 @@ def main():
         # tformer with bf16 weights (--dtype bf16) against PyTorch's fp32, the reference
         ("decode small, 128 new, KV cache, bf16 weights", ["decode", "--preset", "small", "--prompt", "16", "--new", "128", "--reps", "3", "--dtype", "bf16"], None),
         ("decode gpt2, 128 new, KV cache, bf16 weights", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "bf16"], None),
+        # ... and with Q8_0 weights (--dtype q8_0: int8 blocks of 32 and an fp16 scale, 8.5 bits a weight)
+        ("decode gpt2, 128 new, KV cache, q8_0 weights", ["decode", "--preset", "gpt2", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "q8_0"], None),
         # SmolLM2-135M's shapes (Llama: 30 layers, C 576, 9 heads / 3 KV heads, I 1536, V 49152, tied)
         ("train smollm2-135m (B4 x T256)", ["train", "--preset", "smollm2-135m", "--batch", "4", "--seq", "256", "--reps", "1"], ("smollm2-135m", 256)),
         ("prefill smollm2-135m, 512 tokens", ["prefill", "--preset", "smollm2-135m", "--seq", "512", "--reps", "3"], None),
         ("decode smollm2-135m, 128 new, KV cache", ["decode", "--preset", "smollm2-135m", "--prompt", "16", "--new", "128", "--reps", "2"], None),
         ("decode smollm2-135m, 128 new, KV cache, bf16 weights", ["decode", "--preset", "smollm2-135m", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "bf16"], None),
+        ("decode smollm2-135m, 128 new, KV cache, q8_0 weights", ["decode", "--preset", "smollm2-135m", "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", "q8_0"], None),
     ]
     if a.quick:
         rows = [r for r in rows if not r[0].startswith(("train gpt2", "train smollm2")) and "1023" not in r[0]]
@@ -130,13 +133,13 @@ def main():
         if cached and uncached:
             derived[f"kv_cache_speedup_{preset}_128_tformer"] = cached["tformer"] / uncached["tformer"]
         params = n_params.get(preset)
-        for suffix, width in (("", 4), (", bf16 weights", 2)):
+        for suffix, tag, width in (("", "", 4), (", bf16 weights", "_bf16", 2), (", q8_0 weights", "_q8_0", 34 / 32)):
             r = by.get(f"decode {preset}, 128 new, KV cache{suffix}")
             if r and params:  # every weight read once per token: the bandwidth bound (read-only
                 # streaming where bench_tformer measures it; older builds report the triad only)
                 bound = bw.get("read_bytes_per_second", bw["bytes_per_second"]) / (params * width)
-                derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_bound_tok_s"] = bound
-                derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_of_bound"] = r["tformer"] / bound
+                derived[f"decode_{preset}{tag}_bound_tok_s"] = bound
+                derived[f"decode_{preset}{tag}_of_bound"] = r["tformer"] / bound
     doc = {"date": datetime.date.today().isoformat(), "threads": a.threads, "peak_flops": peak["flops"],
            "bandwidth_bytes_per_s": bw["bytes_per_second"],
            "read_bandwidth_bytes_per_s": bw.get("read_bytes_per_second"), "rows": results, "derived": derived}
@@ -158,10 +161,10 @@ def main():
     for preset in ("small", "gpt2", "smollm2-135m"):
         if f"kv_cache_speedup_{preset}_128_tformer" in derived:
             print(f"- KV cache vs recompute, {preset}, 128 new: {derived[f'kv_cache_speedup_{preset}_128_tformer']:.1f}x")
-        for tag in ("", "_bf16"):
+        for tag in ("", "_bf16", "_q8_0"):
             k = f"decode_{preset}{tag}_bound_tok_s"
             if k in derived:
-                print(f"- decode {preset}{' bf16' if tag else ''}: bandwidth bound {derived[k]:.0f} tok/s "
+                print(f"- decode {preset}{tag.replace('_', ' ', 1)}: bandwidth bound {derived[k]:.0f} tok/s "
                       f"(weights once per token), tformer at {100 * derived[f'decode_{preset}{tag}_of_bound']:.0f}% of it")
 
 

@@ -166,6 +166,14 @@ with tempfile.TemporaryDirectory() as tmp:
                        capture_output=True, text=True)
     check(r.returncode == 0 and len(json.loads(r.stdout)["sequences"][0]["tokens"]) == 4,
           f"--dtype bf16 generates: rc {r.returncode}")
+    r = subprocess.run([TF] + gen + ["--dtype", "q8_0", "--json"], capture_output=True, text=True)
+    check(r.returncode == 0 and len(json.loads(r.stdout)["sequences"][0]["tokens"]) == 4,
+          f"--dtype q8_0 generates: rc {r.returncode}")
+    odd = os.path.join(tmp, "odd48")
+    json.dump(dict(vocab_size=256, n_positions=32, n_embd=48, n_layer=1, n_head=2), open(odd + ".json", "w"))
+    subprocess.run([TF, "init", "--config", odd + ".json", "--out", odd], check=True, capture_output=True)
+    expect(["generate", "--model", odd, "--tokens", "1,2", "--max-new", "4", "--dtype", "q8_0"], 1,
+           "wte.weight has rows of 48", "--dtype q8_0 with rows not a multiple of 32")
 
     check(digest_tree(good) == before, "the model directory is unchanged after the failed commands")
     check(digest_tree(run1) == r1, "the training run is unchanged after the failed commands")

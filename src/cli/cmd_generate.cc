@@ -22,8 +22,11 @@ void add_generate(CLI::App& app) {
   sub->add_option("--prompt", o->prompt, "prompt text (needs the directory's tokenizer)");
   sub->add_option("--tokens", o->tokens, "prompt token ids, e.g. 1,2,3");
   add_generate_flags(sub, o->gen);
-  sub->add_option("--dtype", o->dtype, "weights for decoding: f32 | bf16 (rounded, half the bytes to stream)")
-      ->check(CLI::IsMember({"f32", "bf16"}))
+  sub->add_option("--dtype", o->dtype,
+                  "weights for decoding: f32 | bf16 (rounded, half the bytes to stream) | q8_0 (int8 blocks "
+                  "of 32 with a scale, 3.8x fewer bytes); a Q8_0 .gguf decodes with its own blocks unless "
+                  "--dtype is given")
+      ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print sequences and stats as JSON");
   sub->add_flag("--stream", o->stream, "print text as it is produced");
@@ -33,7 +36,9 @@ void add_generate(CLI::App& app) {
     GenerateOptions g = generate_options(sub, o->gen);
     if (!sub->count("--prompt") && o->tokens.empty()) throw UsageError("generate: give --prompt or --tokens");
     LoadedModel m = load_model_dir(o->model);
+    if (sub->count("--dtype")) m.model->drop_weight_copies();  // the flag over a Q8_0 file's blocks
     if (o->dtype == "bf16") m.model->use_bf16_weights();
+    if (o->dtype == "q8_0") m.model->use_q8_0_weights();
     // End of sequence unless --eos says otherwise: config.json's eos_token_id (the first of a
     // list), else the tokenizer's (GPT-2's <|endoftext|> is 50256).
     if (!sub->count("--eos")) {

@@ -159,6 +159,26 @@ TEST(Generate, CachedEqualsUncachedForEveryStrategy) {
   }
 }
 
+// Q8_0 weights: the uncached path runs the parallel pass on the dequantized floats, the cached
+// one streams the blocks; the tokens must be the same.
+TEST(Generate, CachedEqualsUncachedWithQ8_0Weights) {
+  Config c{.vocab_size = 40, .n_positions = 32, .n_embd = 32, .n_layer = 2, .n_head = 2};
+  Model g(c);
+  init_params(c, g.mutable_params().data(), 9);
+  Rng r(9);
+  for (auto& p : g.mutable_params()) p += 0.3f * r.normal();
+  g.use_q8_0_weights();
+  std::vector<int> prompt = {1, 4, 2};
+  for (Strategy s : {Strategy::kGreedy, Strategy::kSample, Strategy::kBeam}) {
+    GenerateOptions o = opts({.strategy = s, .max_new = 16, .beams = 3, .seed = 7});
+    auto a = generate(g, nullptr, prompt, o);
+    o.kv_cache = false;
+    auto b = generate(g, nullptr, prompt, o);
+    ASSERT_EQ(a.sequences.size(), b.sequences.size());
+    for (size_t i = 0; i < a.sequences.size(); ++i) EXPECT_EQ(a.sequences[i].tokens, b.sequences[i].tokens) << int(s);
+  }
+}
+
 TEST(Generate, SameSeedSameSamplesAtAnyThreadCount) {
   Model g = random_model(6, 40);
   std::vector<int> prompt = {3};

@@ -13,15 +13,15 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/half.h"
+#include "core/q8_0.h"
 
 namespace tf {
 
 namespace {
 
-constexpr uint32_t kQ8Block = 32;  // Q8_0: 32 int8 values and one f16 scale
-constexpr uint32_t kQ8BlockBytes = 2 + kQ8Block;
-constexpr uint32_t kMaxDims = 4;   // GGML_MAX_DIMS
-constexpr int kMaxArrayDepth = 4;  // arrays of arrays: deep enough for any real file
+constexpr uint32_t kQ8BlockBytes = sizeof(BlockQ8_0);  // Q8_0: one f16 scale and 32 int8 (core/q8_0.h)
+constexpr uint32_t kMaxDims = 4;                       // GGML_MAX_DIMS
+constexpr int kMaxArrayDepth = 4;                      // arrays of arrays: deep enough for any real file
 constexpr uint64_t kMaxDim = uint64_t(1) << 40;
 
 // Elements per block and bytes per block of a tensor type; {0, 0} for a type tformer lacks.
@@ -419,13 +419,19 @@ void Gguf::read_f32(const GgufTensorInfo& t, float* dst) const {
       for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(u16(i));
       break;
     case GgmlType::kQ8_0:
-      for (size_t b = 0; b < n / kQ8Block; ++b) {
-        const uint8_t* blk = src + b * kQ8BlockBytes;
-        const float d = half_to_float(uint16_t(blk[0] | blk[1] << 8));
-        for (uint32_t i = 0; i < kQ8Block; ++i) dst[b * kQ8Block + i] = d * float(int8_t(blk[2 + i]));
-      }
+      dequantize_row_q8_0(dst, read_q8_0(t).data(), n);
       break;
   }
+}
+
+std::vector<BlockQ8_0> Gguf::read_q8_0(const GgufTensorInfo& t) const {
+  if (t.type != GgmlType::kQ8_0)
+    throw Error(label_ + ": tensor " + t.name + " is " + ggml_type_name(t.type) + ", not Q8_0");
+  // Copied out rather than pointed at: the mapping is only 32-byte aligned per tensor and a
+  // block of 34 bytes is read as a struct (its layout is ggml's, little-endian like the file).
+  std::vector<BlockQ8_0> out(t.numel / kQ8Block);
+  std::memcpy(out.data(), data_ + t.offset, out.size() * sizeof(BlockQ8_0));
+  return out;
 }
 
 std::vector<float> Gguf::read_f32(const GgufTensorInfo& t) const {
@@ -500,16 +506,12 @@ std::string encode(const GgufTensorOut& t, size_t numel) {
     case GgmlType::kBF16:
       for (size_t i = 0; i < numel; ++i) put(out, float_to_bf16(t.data[i]), 2);
       break;
-    case GgmlType::kQ8_0:  // ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d)
-      for (size_t b = 0; b < numel / kQ8Block; ++b) {
-        const float* x = t.data + b * kQ8Block;
-        float amax = 0;
-        for (uint32_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::abs(x[i]));
-        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-        put(out, float_to_half(d), 2);
-        for (uint32_t i = 0; i < kQ8Block; ++i) out += char(int8_t(std::lround(x[i] * id)));
-      }
+    case GgmlType::kQ8_0: {
+      std::vector<BlockQ8_0> blocks(numel / kQ8Block);
+      quantize_row_q8_0(blocks.data(), t.data, numel);
+      out.assign(reinterpret_cast<const char*>(blocks.data()), blocks.size() * sizeof(BlockQ8_0));
       break;
+    }
   }
   return out;
 }

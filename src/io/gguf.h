@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/q8_0.h"
+
 namespace tf {
 
 // Metadata value types (gguf_type).
@@ -92,6 +94,9 @@ class Gguf {
   // Converts F32, F16, BF16 or Q8_0 to float32 into dst (numel floats).
   void read_f32(const GgufTensorInfo& t, float* dst) const;
   std::vector<float> read_f32(const GgufTensorInfo& t) const;
+  // A Q8_0 tensor's blocks as the file holds them (rows of cols / 32 blocks); throws for any
+  // other type.
+  std::vector<BlockQ8_0> read_q8_0(const GgufTensorInfo& t) const;
 
  private:
   void parse();

@@ -19,22 +19,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/half.h"
+#include "core/q8_0.h"
+
 namespace tf {
 
-// ---- bf16: the upper 16 bits of an IEEE float (8-bit exponent, 7-bit mantissa)
-inline float bf16_to_float(uint16_t h) {
-  const uint32_t u = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-// Round to nearest, ties to even (as torch's .to(torch.bfloat16)); NaN stays a quiet NaN.
-inline uint16_t float_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
+// ---- bf16 (bf16_to_float, float_to_bf16) and fp16: core/half.h; Q8_0 blocks: core/q8_0.h
 
 // ---- threads
 // Loops over fewer elements than this run on the calling thread (an OpenMP `if` clause): below
@@ -59,6 +49,19 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
 // The same with bf16 weights w (OC,C), widened to fp32 on load; products and sums in fp32.
 void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C, int OC);
+// The same with Q8_0 weights w (OC, C/32 blocks), C a multiple of 32: each block is widened to
+// fp32 and scaled (d·q, exact), then fp32 FMAs, so the result is x · (the dequantized w) up to
+// summation order; each row's order is the same for every M. Instruction set chosen at run time.
+void matmul_rows_q8_0(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
+// Its naive twin, double accumulation: Σ_blocks d · Σ x·q (the reference in tests).
+void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
+// The instruction sets of the Q8_0 kernel, widest last; cpu_q8_0_isa() is the widest this CPU
+// runs. matmul_rows_q8_0_isa runs a given one (capped at the CPU's), for tests and benchmarks.
+enum class Q8Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+Q8Isa cpu_q8_0_isa();
+const char* q8_0_isa_name(Q8Isa isa);
+void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
+                          int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
                      int C, int OC);

@@ -68,6 +68,100 @@ TEST(MatmulRows, Bf16WeightsMatchTheNaiveTwinOnTheRoundedFloats) {
     }
 }
 
+// ---- Q8_0
+
+// ggml's quantize_row_q8_0_ref: d = max|x| / 127 (fp16 on store), q = roundf(x / d) with halves
+// away from zero, where rint would round them to even.
+TEST(Q8_0, QuantizesAsGgmlsReference) {
+  std::vector<float> x(64);
+  for (int i = 0; i < 32; ++i) x[i] = float(i) - 15.5f;  // halves: ±0.5 .. ±15.5, max |x| 16.5
+  x[31] = 127.0f;                                        // d = 1 exactly, id = 1
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;             // an all-zero block
+  std::vector<BlockQ8_0> q(2);
+  quantize_row_q8_0(q.data(), x.data(), 64);
+  EXPECT_EQ(half_to_float(q[0].d), 1.0f);
+  for (int i = 0; i < 31; ++i) {
+    const float h = float(i) - 15.5f;
+    EXPECT_EQ(q[0].qs[i], int(h < 0 ? -std::floor(-h + 0.5f) : std::floor(h + 0.5f))) << h;
+  }
+  EXPECT_EQ(q[0].qs[31], 127);
+  EXPECT_EQ(q[0].qs[16], 1);   // 0.5 -> 1, not 0
+  EXPECT_EQ(q[0].qs[15], -1);  // -0.5 -> -1
+  EXPECT_EQ(q[0].qs[18], 3);   // 2.5 -> 3, not 2
+  EXPECT_EQ(q[1].d, 0);
+  for (int8_t v : q[1].qs) EXPECT_EQ(v, 0);
+  // A generic block: the max element is ±127 and every value is within d/2 of d·q.
+  const auto y = randn(32, 5, 0.02f);
+  quantize_row_q8_0(q.data(), y.data(), 32);
+  std::vector<float> back(32);
+  dequantize_row_q8_0(back.data(), q.data(), 32);
+  float amax = 0;
+  for (float v : y) amax = std::max(amax, std::fabs(v));
+  const float d = half_to_float(q[0].d);
+  EXPECT_NEAR(d, amax / 127, amax / 127 * 1e-3f);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ(back[i], d * float(q[0].qs[i]));
+    EXPECT_LE(std::fabs(back[i] - y[i]), 0.5f * d * 1.01f);
+  }
+}
+
+std::vector<BlockQ8_0> q8_weights(int OC, int C, uint64_t seed) {
+  const auto w = randn(size_t(OC) * C, seed, 0.05f);
+  std::vector<BlockQ8_0> q(w.size() / kQ8Block);
+  quantize_row_q8_0(q.data(), w.data(), w.size());
+  return q;
+}
+
+// Every instruction set this CPU runs (AVX-512, AVX2, scalar) against the naive twin: 1..19
+// rows (the 8-row kernels and blocks of 8 beyond), OC not a multiple of any row block.
+TEST(MatmulRowsQ8_0, MatchesTheNaiveTwinOnEveryInstructionSet) {
+  for (int isa = 0; isa <= int(cpu_q8_0_isa()); ++isa)
+    for (int M = 1; M <= 19; ++M)
+      for (auto [C, OC] : std::vector<std::pair<int, int>>{{32, 1}, {96, 7}, {160, 50}})
+        for (int with_bias = 0; with_bias < 2; ++with_bias) {
+          const auto x = randn(size_t(M) * C, 31), b = randn(OC, 33);
+          const auto w = q8_weights(OC, C, 32);
+          std::vector<float> got(size_t(M) * OC, 99.0f), want(size_t(M) * OC);
+          const float* bias = with_bias ? b.data() : nullptr;
+          matmul_rows_q8_0_isa(Q8Isa(isa), got.data(), x.data(), w.data(), bias, M, C, OC);
+          matmul_rows_q8_0_naive(want.data(), x.data(), w.data(), bias, M, C, OC);
+          EXPECT_LT(max_abs_diff(got, want), 1e-5f * std::sqrt(float(C)))
+              << q8_0_isa_name(Q8Isa(isa)) << " " << M << " rows, C " << C << ", OC " << OC;
+        }
+}
+
+// The server batches sequences into one step: a row's result must not depend on how many rows
+// it is batched with, bit for bit (each row sums in the same order whatever M is).
+TEST(MatmulRowsQ8_0, ARowsResultDoesNotDependOnM) {
+  const int C = 128, OC = 37, Mmax = 19;
+  const auto x = randn(size_t(Mmax) * C, 41), b = randn(OC, 43);
+  const auto w = q8_weights(OC, C, 42);
+  for (int isa = 0; isa <= int(cpu_q8_0_isa()); ++isa) {
+    std::vector<float> alone(size_t(Mmax) * OC);
+    for (int m = 0; m < Mmax; ++m)
+      matmul_rows_q8_0_isa(Q8Isa(isa), alone.data() + size_t(m) * OC, x.data() + size_t(m) * C, w.data(), b.data(), 1,
+                           C, OC);
+    for (int M = 2; M <= Mmax; ++M) {
+      std::vector<float> batch(size_t(M) * OC);
+      matmul_rows_q8_0_isa(Q8Isa(isa), batch.data(), x.data(), w.data(), b.data(), M, C, OC);
+      for (size_t i = 0; i < batch.size(); ++i)
+        ASSERT_EQ(batch[i], alone[i]) << q8_0_isa_name(Q8Isa(isa)) << " M " << M << " row " << i / OC;
+    }
+  }
+}
+
+// The kernel computes x · (the dequantized weights): against the fp32 row kernel on d·q.
+TEST(MatmulRowsQ8_0, EqualsTheFloatKernelOnTheDequantizedWeights) {
+  const int M = 3, C = 64, OC = 21;
+  const auto x = randn(size_t(M) * C, 51);
+  const auto w = q8_weights(OC, C, 52);
+  std::vector<float> wf(size_t(OC) * C), got(size_t(M) * OC), want(size_t(M) * OC);
+  dequantize_row_q8_0(wf.data(), w.data(), wf.size());
+  matmul_rows_q8_0(got.data(), x.data(), w.data(), nullptr, M, C, OC);
+  matmul_rows(want.data(), x.data(), wf.data(), nullptr, M, C, OC);
+  EXPECT_LT(max_abs_diff(got, want), 1e-5f * std::sqrt(float(C)));
+}
+
 TEST(Bf16, RoundsToNearestEvenLikeTorch) {
   // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even mantissa (1) wins; 1 + 3·2^-8 rounds up to
   // the even 1 + 2^-6; just above a tie rounds away; NaN stays NaN; the largest finite float

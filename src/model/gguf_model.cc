@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "core/error.h"
@@ -60,8 +61,10 @@ std::string gguf_arch(const Config& c) {
 
 // HF's Llama rotates the halves of each head ([x0..x_{HS/2-1} | x_{HS/2}..]); llama.cpp's
 // llama rotates adjacent pairs. convert_hf_to_gguf.py's permute() moves row h·HS + t·HS/2 + j
-// to h·HS + 2j + t; unpermute is its inverse. rows of width `width` floats (1 for a bias).
-void permute_rows(float* dst, const float* src, int heads, int HS, long width, bool inverse) {
+// to h·HS + 2j + t; unpermute is its inverse. Rows of width `width` elements: floats (1 for a
+// bias), or a Q8_0 row's blocks (a row permutation moves whole blocks).
+template <typename T>
+void permute_rows(T* dst, const T* src, int heads, int HS, long width, bool inverse) {
   for (int h = 0; h < heads; ++h)
     for (int t = 0; t < 2; ++t)
       for (int j = 0; j < HS / 2; ++j) {
@@ -302,6 +305,7 @@ LoadedModel load_gguf_model(const std::string& path) {
   m.dir = path;
   const Config c = gguf_config(g);
   m.model = std::make_unique<Model>(c);
+  std::map<std::string, std::vector<BlockQ8_0>> q8;  // the Q8_0 matrices, by our name
   for (const auto& t : m.model->table()) {
     const std::string name = gguf_name(c, t.name);
     const GgufTensorInfo* info = g.find(name);
@@ -312,13 +316,25 @@ LoadedModel load_gguf_model(const std::string& path) {
       throw Error(path + ": tensor " + name + " has shape " + shape_str(info->shape()) + ", config wants " +
                   shape_str(t.shape));
     float* dst = m.model->mutable_params().data() + t.offset;
-    if (const int heads = permuted_heads(c, t.name)) {
+    const int heads = permuted_heads(c, t.name);
+    const long width = t.shape.size() == 2 ? t.shape[1] : 1;
+    if (info->type == GgmlType::kQ8_0 && t.shape.size() == 2) {
+      // Kept as the file's blocks (no second rounding): the model decodes with exactly them.
+      std::vector<BlockQ8_0> blocks = g.read_q8_0(*info);
+      if (heads) {
+        std::vector<BlockQ8_0> ours(blocks.size());
+        permute_rows(ours.data(), blocks.data(), heads, c.head_size(), width / kQ8Block, true);
+        blocks.swap(ours);
+      }
+      q8.emplace(t.name, std::move(blocks));
+    } else if (heads) {
       const std::vector<float> src = g.read_f32(*info);
-      permute_rows(dst, src.data(), heads, c.head_size(), t.shape.size() == 2 ? t.shape[1] : 1, true);
+      permute_rows(dst, src.data(), heads, c.head_size(), width, true);
     } else {
       g.read_f32(*info, dst);
     }
   }
+  if (!q8.empty()) m.model->use_q8_0_weights(q8);  // sets those params to d·q
   m.tokenizer = gguf_tokenizer(g, c);
   return m;
 }

@@ -21,6 +21,8 @@ void export_gguf(const std::string& path, const Model& model, const std::string&
 // The config a GGUF file's metadata and tensors describe, validated as config.json would be.
 Config gguf_config(const Gguf& g);
 // Loads a .gguf written by export_gguf or by llama.cpp's converter (F32/F16/BF16/Q8_0 tensors).
+// Q8_0 matrices stay Q8_0: the model holds the file's blocks (Model::use_q8_0_weights) and
+// decodes with them; the others are read as floats.
 LoadedModel load_gguf_model(const std::string& path);
 
 }  // namespace tf

@@ -66,11 +66,59 @@ void Model::check_shape(int B, int T) const {
 int Model::head_rows() const { return std::max(16, (1 << 24) / cfg_.vocab_size); }
 
 void Model::use_bf16_weights() {
+  if (inference_only()) throw Error("use_bf16_weights: the model already holds bf16 or Q8_0 weights");
   bf16_.resize(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     bf16_[i] = float_to_bf16(params_[i]);
     params_[i] = bf16_to_float(bf16_[i]);
   }
+}
+
+void Model::use_q8_0_weights() {
+  std::map<std::string, std::vector<BlockQ8_0>> blocks;
+  for (const auto& t : table_) {
+    if (t.shape.size() != 2) continue;
+    if (t.shape[1] % kQ8Block != 0)
+      throw Error("q8_0: tensor " + t.name + " has rows of " + std::to_string(t.shape[1]) +
+                  "; Q8_0 needs a multiple of 32 (use --dtype bf16)");
+    auto& b = blocks[t.name];
+    b.resize(t.numel / kQ8Block);
+    quantize_row_q8_0(b.data(), params_.data() + t.offset, t.numel);
+  }
+  use_q8_0_weights(blocks);
+}
+
+void Model::use_q8_0_weights(const std::map<std::string, std::vector<BlockQ8_0>>& given) {
+  if (inference_only()) throw Error("use_q8_0_weights: the model already holds bf16 or Q8_0 weights");
+  size_t total = 0;
+  for (const auto& t : table_) {
+    auto it = given.find(t.name);
+    if (it == given.end()) continue;
+    if (t.shape.size() != 2 || t.shape[1] % kQ8Block != 0 || it->second.size() != t.numel / kQ8Block)
+      throw Error("q8_0: tensor " + t.name + " of shape " + shape_str(t.shape) + " cannot take " +
+                  std::to_string(it->second.size()) + " Q8_0 blocks");
+    total += it->second.size();
+  }
+  q8_.reserve(total);
+  std::vector<size_t> run;  // offsets of the tensors of the current contiguous run
+  size_t run_end = 0;       // where in params_ the run ends
+  for (const auto& t : table_) {
+    auto it = given.find(t.name);
+    if (it == given.end()) continue;
+    if (run.empty() || t.offset != run_end) run.clear();
+    q8_at_[t.offset] = {q8_.size(), 0};
+    run.push_back(t.offset);
+    run_end = t.offset + t.numel;
+    q8_.insert(q8_.end(), it->second.begin(), it->second.end());
+    for (size_t o : run) q8_at_[o].second = q8_.size() - q8_at_[o].first;
+    dequantize_row_q8_0(params_.data() + t.offset, it->second.data(), t.numel);
+  }
+}
+
+void Model::drop_weight_copies() {
+  bf16_ = {};
+  q8_ = {};
+  q8_at_ = {};
 }
 
 // ---- the parallel pass
@@ -207,7 +255,7 @@ void Model::ensure_grad_scratch(Workspace& ws, int B, int T) const {
 }
 
 void Model::backward(Workspace& ws, float* grads) const {
-  if (bf16_weights()) throw Error("backward(): this model holds bf16 weights for inference");
+  if (inference_only()) throw Error("backward(): this model holds bf16 or Q8_0 weights for inference");
   auto& a = ws.acts;
   auto& g = ws.grad;
   const int B = a.B, T = a.T, N = B * T;
@@ -229,7 +277,7 @@ void Model::backward(Workspace& ws, float* grads) const {
 
 float Model::forward_backward(Workspace& ws, float* grads, const int* tokens, const int* targets, int B, int T,
                               float dloss_scale) const {
-  if (bf16_weights()) throw Error("forward_backward(): this model holds bf16 weights for inference");
+  if (inference_only()) throw Error("forward_backward(): this model holds bf16 or Q8_0 weights for inference");
   forward(ws, tokens, B, T);
   const float loss = head_loss(ws, targets, grads, dloss_scale);
   backward(ws, grads);

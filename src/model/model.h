@@ -8,14 +8,18 @@
 //   - the incremental mode (inference): prefill() runs a prompt through the parallel pass and
 //     fills a KV cache, then step() advances M sequences by one token each from their cached
 //     K/V.
-// The model is const after loading: config, parameter table, weights and any bf16 copy. Every
+// The model is const after loading: config, parameter table, weights and any bf16 or Q8_0 copy. Every
 // pass takes the caller's Workspace (workspace.h) for its activations and scratch, so threads
 // may share one model. Pointers returned by a pass point into that caller's workspace.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <span>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "core/q8_0.h"
 #include "model/block.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -75,6 +79,22 @@ class Model {
   // such a model afterwards (the copy would go stale under an update).
   void use_bf16_weights();
   bool bf16_weights() const { return !bf16_.empty(); }
+  // Q8_0 weights for inference (core/q8_0.h), the same contract: every matrix and embedding
+  // (the 2-D tensors, as `export --dtype q8_0` writes them) is quantized, params replaced by the
+  // dequantized values d·q, and step() streams the blocks (3.76× fewer bytes than fp32). Norms
+  // and biases stay fp32. Every 2-D tensor needs rows of a multiple of 32 (an Error names the
+  // first that has not).
+  void use_q8_0_weights();
+  // The same with the blocks of some tensors given (a Q8_0 GGUF file's, by table name, rows of
+  // C/32 blocks in our row order): those are kept verbatim and params set to their values;
+  // tensors not in `given` stay as they are, fp32, and step() reads them as floats.
+  void use_q8_0_weights(const std::map<std::string, std::vector<BlockQ8_0>>& given);
+  bool q8_0_weights() const { return !q8_.empty(); }
+  // bf16 or Q8_0: training refuses the model (its copy would go stale under an update).
+  bool inference_only() const { return bf16_weights() || q8_0_weights(); }
+  // Drops the bf16 or Q8_0 copy: the model stays its rounded floats and can train again (fine-
+  // tuning from a Q8_0 GGUF file).
+  void drop_weight_copies();
 
  private:
   void check_tokens(const int* tokens, size_t n) const;
@@ -83,7 +103,7 @@ class Model {
   void ensure_grad_scratch(Workspace& ws, int B, int T) const;
   void ensure_step(Workspace& ws, int M) const;
   // out (M, OC) = inp · wᵀ + bias for step(), w a matrix inside params_: from its bf16 twin
-  // when use_bf16_weights() was called.
+  // when use_bf16_weights() was called, from its Q8_0 blocks when it has them.
   void step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const;
   // The architecture dispatch: layer l's block (GPT-2 or Llama) over N positions, and its
   // backward; the final norm (LayerNorm or RMSNorm; mean may be null) and its backward.
@@ -98,7 +118,12 @@ class Model {
   Config cfg_;
   std::vector<ParamTensor> table_;
   std::vector<float> params_;
-  std::vector<uint16_t> bf16_;    // params_ in bf16, same offsets, or empty
+  std::vector<uint16_t> bf16_;  // params_ in bf16, same offsets, or empty
+  std::vector<BlockQ8_0> q8_;   // the quantized matrices' blocks, one after another, or empty
+  // A quantized matrix's offset in params_ -> {its first block in q8_, the blocks that follow
+  // it contiguously in both}: Llama's step reads q|k|v and gate|up as one product over
+  // adjacent tensors, which the blocks serve only when all of them are Q8_0.
+  std::unordered_map<size_t, std::pair<size_t, size_t>> q8_at_;
   std::vector<double> inv_freq_;  // (HS/2) rotary frequencies (Llama), scaling applied
 };
 

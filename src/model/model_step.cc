@@ -52,8 +52,12 @@ void Model::ensure_step(Workspace& ws, int M) const {
 // would flip a greedy token on a near-tie. At M = 1 the two stream the weights equally fast
 // (docs/gemm.md).
 void Model::step_linear(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC) const {
+  const size_t offset = w - params_.data();
+  if (!q8_.empty())  // (a matrix the blocks do not cover, e.g. a mixed GGUF file's F16 one: the floats)
+    if (auto it = q8_at_.find(offset); it != q8_at_.end() && it->second.second * kQ8Block >= size_t(OC) * C)
+      return matmul_rows_q8_0(out, inp, q8_.data() + it->second.first, bias, M, C, OC);
   if (bf16_.empty()) return matmul_rows(out, inp, w, bias, M, C, OC);
-  matmul_rows_bf16(out, inp, bf16_.data() + (w - params_.data()), bias, M, C, OC);
+  matmul_rows_bf16(out, inp, bf16_.data() + offset, bias, M, C, OC);
 }
 
 void Model::step(Workspace& ws, KvCache& cache, std::span<KvSeq* const> seqs, std::span<const int> tokens,

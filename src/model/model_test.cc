@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -341,6 +343,169 @@ TEST(ModesAgree, LlamaWithBf16WeightsEqualTheParallelPass) {
   }
 }
 
+// ---- Q8_0 weights
+
+// Configs whose every matrix has rows of a multiple of 32 (Q8_0's block): C, NH·HS and I.
+Config random_q8_config(Rng& r, bool llama) {
+  Config c = llama ? random_llama_config(r) : random_config(r);
+  c.n_embd = 32 * (1 + int(r.next() % 2));
+  if (llama) {
+    c.head_dim = 16;
+    c.n_head = c.n_kv_head * 2;
+    c.intermediate_size = 32 * (1 + int(r.next() % 2));
+  } else {
+    c.n_head = 1 << int(r.next() % 3);
+  }
+  return c;
+}
+
+// The steps stream the Q8_0 blocks (matmul_rows_q8_0), the parallel pass the dequantized
+// floats: one function, up to fp32 summation order.
+TEST(ModesAgree, CachedStepsWithQ8_0WeightsEqualTheParallelPass) {
+  Rng r(88);
+  for (int trial = 0; trial < 10; ++trial) {
+    const bool llama = trial % 2;
+    Model g(random_q8_config(r, llama));
+    randomise(g, 900 + trial);
+    const std::vector<float> before = g.params();
+    g.use_q8_0_weights();
+    ASSERT_TRUE(g.q8_0_weights());
+    // 2-D tensors became d·q (at most half a step of their block's scale away); 1-D untouched.
+    for (const auto& t : g.table()) {
+      for (size_t i = 0; i < t.numel; i += kQ8Block) {
+        float amax = 0, worst = 0;
+        for (size_t k = i; k < std::min(t.numel, i + kQ8Block); ++k) {
+          amax = std::max(amax, std::fabs(before[t.offset + k]));
+          worst = std::max(worst, std::fabs(before[t.offset + k] - g.params()[t.offset + k]));
+        }
+        // Half a step of d, and d itself is rounded to fp16 after q was computed with the fp32
+        // value: up to 127 · 2^-11 · d more.
+        if (t.shape.size() == 2)
+          ASSERT_LE(worst, amax / 127 * (0.5f + 127.0f / 2048) * 1.001f) << t.name;
+        else
+          ASSERT_EQ(worst, 0.0f) << t.name;
+      }
+    }
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    check_modes_agree(g, r, trial);
+  }
+}
+
+// Every product of a step streams the blocks, none falls back to the floats (Llama's step reads
+// q|k|v and gate|up as one product over adjacent tensors): with the floats of every matrix but
+// the embeddings zeroed behind the model's back, a step's logits do not change.
+TEST(Q8_0, EveryStepProductStreamsTheBlocks) {
+  Rng r(123);
+  for (const bool llama : {false, true}) {
+    Model g(random_q8_config(r, llama));
+    randomise(g, 42);
+    g.use_q8_0_weights();
+    const Config& c = g.config();
+    auto logits = [&] {
+      Workspace ws;
+      KvCache cache(c, 4);
+      KvSeq seq;
+      KvSeq* seqs[] = {&seq};
+      std::vector<float> out(c.vocab_size);
+      for (int tok : {1, 2, 3}) g.step(ws, cache, seqs, std::vector<int>{tok % c.vocab_size}, out.data());
+      return out;
+    };
+    const std::vector<float> before = logits();
+    for (const auto& t : g.table())
+      if (t.shape.size() == 2 && t.name.find("wte") == std::string::npos && t.name.find("wpe") == std::string::npos &&
+          t.name.find("embed_tokens") == std::string::npos)
+        std::fill_n(g.mutable_params().data() + t.offset, t.numel, 0.0f);
+    EXPECT_EQ(logits(), before) << (llama ? "llama" : "gpt2");
+  }
+}
+
+TEST(Q8_0, RowsNotAMultipleOf32AreAnErrorNamingTheTensor) {
+  Config c{.vocab_size = 11, .n_positions = 8, .n_embd = 48, .n_layer = 1, .n_head = 2};
+  Model g(c);
+  try {
+    g.use_q8_0_weights();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rows of 48"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(g.q8_0_weights());
+}
+
+// Q8_0's tolerance against fp32. Each weight moves by at most d/2 (d = max|block|/127, plus
+// fp16's rounding of d), uniformly and independently: an error of rms ≈ max|block|/440, about
+// 0.5% of a Gaussian block's rms. Every product then carries ~0.5% relative noise and the
+// network adds those of its ~4L+1 products, so the logits move by a few percent of their
+// spread: the test holds the rms of the change to 4% of the rms of the centred logits
+// (measured: GPT-2 1.4%, Llama 2.5%) and the worst to 10% of the logit scale. Greedy choices:
+// equal wherever fp32's top-2 gap exceeds 4× that rms change (a near-tie below it may go
+// either way), and at >= 85% of all positions (measured: 59/64 and 64/64).
+TEST(Q8_0, LogitsAndGreedyTokensStayWithinTheQuantizationTolerance) {
+  for (const bool llama : {false, true}) {
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    Config c{.vocab_size = 300, .n_positions = 64, .n_embd = 64, .n_layer = 3, .n_head = 4};
+    if (llama) {
+      c.arch = Arch::kLlama;
+      c.model_type = "llama";
+      c.n_kv_head = 2;
+      c.head_dim = 16;
+      c.intermediate_size = 160;
+      c.tie_word_embeddings = false;
+    }
+    Model g(c), h(c);
+    init_params(c, g.mutable_params().data(), 5);
+    Rng r(6);  // weights with structure beyond init's, so the argmax is decided
+    for (auto& p : g.mutable_params()) p += 0.1f * r.normal();
+    h.mutable_params() = g.params();
+    h.use_q8_0_weights();
+    const int T = 64, V = c.vocab_size;
+    std::vector<int> tokens(T);
+    for (int t = 0; t < T; ++t) tokens[t] = (t * 37 + 11) % V;
+    Workspace wg, wh;
+    g.forward(wg, tokens.data(), 1, T);
+    h.forward(wh, tokens.data(), 1, T);
+    const float* lg = g.head_all(wg);
+    const float* lh = h.head_all(wh);
+    double err2 = 0, spread2 = 0;
+    float worst = 0;
+    for (int t = 0; t < T; ++t) {
+      double mean = 0;
+      for (int v = 0; v < V; ++v) mean += lg[size_t(t) * V + v] / V;
+      for (int v = 0; v < V; ++v) {
+        const size_t i = size_t(t) * V + v;
+        err2 += double(lg[i] - lh[i]) * (lg[i] - lh[i]);
+        spread2 += (lg[i] - mean) * (lg[i] - mean);
+        worst = std::max(worst, std::fabs(lg[i] - lh[i]));
+      }
+    }
+    const double rms_err = std::sqrt(err2 / (T * V)), rel = std::sqrt(err2 / spread2);
+    EXPECT_LT(rel, 0.04) << "rms change / rms of the centred logits";
+    EXPECT_LT(worst, 0.10f * scale_of(lg, size_t(T) * V));
+    EXPECT_GT(worst, 0.0f);  // the quantization did change the model
+    int same = 0;
+    for (int t = 0; t < T; ++t) {
+      const float* a = lg + size_t(t) * V;
+      const float* b = lh + size_t(t) * V;
+      const int ia = int(std::max_element(a, a + V) - a), ib = int(std::max_element(b, b + V) - b);
+      float second = -1e30f;
+      for (int v = 0; v < V; ++v)
+        if (v != ia) second = std::max(second, a[v]);
+      same += ia == ib;
+      if (a[ia] - second > 4 * rms_err) {
+        EXPECT_EQ(ia, ib) << "position " << t << ", fp32 gap " << a[ia] - second;
+      }
+    }
+    EXPECT_GE(same, T * 85 / 100);
+    std::printf("[ q8_0 %s: rms logit change %.2f%% of the spread, worst %.3g, greedy equal at %d/%d ]\n",
+                llama ? "llama" : "gpt2", 100 * rel, worst, same, T);
+    std::vector<int> targets(tokens.begin() + 1, tokens.end());
+    targets.push_back(0);
+    std::vector<float> grads(h.params().size());
+    EXPECT_THROW(h.forward_backward(wh, grads.data(), tokens.data(), targets.data(), 1, T, 1.0f), Error);
+    h.drop_weight_copies();  // fine-tuning from a Q8_0 file: trains on the dequantized floats
+    EXPECT_NO_THROW(h.forward_backward(wh, grads.data(), tokens.data(), targets.data(), 1, T, 1.0f));
+  }
+}
+
 TEST(Params, LlamaViewsMatchTheTable) {
   Config c = random_llama_config(*std::make_unique<Rng>(5));
   c.qkv_bias = c.o_bias = c.mlp_bias = true;
@@ -438,7 +603,7 @@ TEST(Backward, LlamaWholeModelMatchesFiniteDifferences) {
 // request the result it gets alone: a row's logits must not depend on which rows share its
 // step. Bit for bit (memcmp), since a last-bit difference flips a greedy token on a near-tie:
 // M sequences stepped together against each stepped alone, for M from 1 past the row kernel's
-// blocks of 8, GPT-2 and Llama, fp32 and bf16 weights, over two steps (the second reads the
+// blocks of 8, GPT-2 and Llama, fp32, bf16 and Q8_0 weights, over two steps (the second reads the
 // rows the first wrote).
 void check_rows_independent_of_m(const Model& g, Rng& r) {
   const Config& c = g.config();
@@ -472,10 +637,11 @@ void check_rows_independent_of_m(const Model& g, Rng& r) {
 
 TEST(StepRows, LogitsOfARowDoNotDependOnTheBatch) {
   Rng r(31337);
-  for (int trial = 0; trial < 6; ++trial) {
+  for (int trial = 0; trial < 8; ++trial) {
     Model g(trial % 2 ? random_llama_config(r) : random_config(r));
     randomise(g, 900 + trial);
-    if (trial >= 4) g.use_bf16_weights();
+    if (trial >= 6) g.use_q8_0_weights();
+    else if (trial >= 4) g.use_bf16_weights();
     SCOPED_TRACE("trial " + std::to_string(trial));
     check_rows_independent_of_m(g, r);
   }

@@ -117,6 +117,7 @@ Trainer::Trainer(TrainOptions opt, bool resume, const std::vector<std::string>& 
   if (!opt_.init.empty()) {
     LoadedModel m = load_model_dir(opt_.init);
     model_ = std::move(m.model);
+    model_->drop_weight_copies();  // a Q8_0 GGUF file's blocks: training starts from their values
     if (tok_spec.empty()) {
       // The folder's own BPE (tokenizer.json, or GPT-2's vocab.json + merges.txt), else bytes.
       if (fs::exists(opt_.init + "/vocab.json") || has_hf_tokenizer(opt_.init))
