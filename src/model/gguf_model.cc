@@ -285,14 +285,15 @@ Config gguf_config(const Gguf& g) {
     }
     if (has("rope_freqs.weight")) {
       if (!g.find_value("tformer.rope.llama3.factor"))
-        throw Error(g.label() + ": tensor rope_freqs.weight (per-frequency rope factors) is only read with the "
-                                "tformer.rope.llama3.* keys that tformer export writes");
-      j["rope_scaling"] = {{"rope_type", "llama3"},
-                           {"factor", shortest(g.get_float("tformer.rope.llama3.factor"))},
-                           {"low_freq_factor", shortest(g.get_float("tformer.rope.llama3.low_freq_factor"))},
-                           {"high_freq_factor", shortest(g.get_float("tformer.rope.llama3.high_freq_factor"))},
-                           {"original_max_position_embeddings",
-                            g.get_uint("tformer.rope.llama3.original_max_position_embeddings")}};
+        throw Error(g.label() +
+                    ": tensor rope_freqs.weight (per-frequency rope factors) is only read with the "
+                    "tformer.rope.llama3.* keys that tformer export writes");
+      j["rope_scaling"] = {
+          {"rope_type", "llama3"},
+          {"factor", shortest(g.get_float("tformer.rope.llama3.factor"))},
+          {"low_freq_factor", shortest(g.get_float("tformer.rope.llama3.low_freq_factor"))},
+          {"high_freq_factor", shortest(g.get_float("tformer.rope.llama3.high_freq_factor"))},
+          {"original_max_position_embeddings", g.get_uint("tformer.rope.llama3.original_max_position_embeddings")}};
     }
     if (arch == "llama") j["attention_bias"] = has("blk.0.attn_q.bias");
     j["mlp_bias"] = has("blk.0.ffn_up.bias");
