@@ -124,7 +124,7 @@ def compare(name, model, gguf):
     except RuntimeError as e:
         check(False, f"{name}: llama.cpp runs the .gguf ({e})")
         return
-    compared, ties, worst_lp, worst_ref = 0, 0, 0.0, 0.0
+    compared, ties, worst_lp, worst_ref, off_argmax = 0, 0, 0.0, 0.0, 0
     for p, o, t in zip(PROMPTS, ours, theirs):
         seq = p + o["tokens"]
         raw = ref_logits(model, seq)
@@ -135,8 +135,9 @@ def compare(name, model, gguf):
             top2 = torch.topk(row, 2).values
             gap = float(top2[0] - top2[1])
             lp = logp[len(p) - 1 + i]
-            # tformer's own log-prob of its choice against the reference
+            # tformer's own choice and log-prob against the reference
             worst_ref = max(worst_ref, abs(o["token_logprobs"][i] - float(lp[tok])))
+            off_argmax += tok != int(row.argmax()) and gap >= NEAR_TIE
             if i >= len(t["tokens"]):
                 break
             if t["tokens"][i] != tok:
@@ -150,6 +151,7 @@ def compare(name, model, gguf):
             for tid, their_lp in t["logprobs"][i]:
                 worst_lp = max(worst_lp, abs(their_lp - float(their_logp[len(p) - 1 + i][tid])))
     total = len(PROMPTS) * NEW
+    check(off_argmax == 0, f"{name}: tformer's greedy tokens are the reference's argmax ({off_argmax} are not)")
     check(compared >= total - NEW and ties <= 1,
           f"{name}: llama.cpp's greedy tokens equal tformer's ({compared}/{total} steps, {ties} near-ties skipped)")
     check(worst_lp <= LOGPROB_TOL, f"{name}: llama.cpp's top-5 log-probs within {LOGPROB_TOL} of the float64 "
