@@ -3,10 +3,12 @@ memory of each run, the machine's peak FLOP/s and bandwidth. Measurements altern
 engines and each ratio is taken pair by pair; the table shows medians.
 Then tformer against llama.cpp (node-llama-cpp's prebuilt CPU build, bench/llamacpp_bench.mjs) on
 the same weights exported to GGUF: prefill 128/512 at F32, decode at F32, F16, BF16 and Q8_0,
-for the gpt2 and smollm2-135m presets. llama.cpp runs with 1 and with 2 threads and its faster
-one counts (its per-step overhead can make 1 thread faster on small models).
+for the gpt2 and smollm2-135m presets. Both engines run with 1 and with 2 threads and each one's
+faster counts (llama.cpp's per-step overhead can make 1 thread faster on small models, and on a
+loaded machine a 2-thread run of either can collapse).
 Usage: /usr/bin/python3 bench/run.py [--quick] [--pairs N] [--only TEXT] [--out bench/results.json]
-       [--no-llamacpp] [--gguf-dir DIR]"""
+       [--no-llamacpp] [--llamacpp-threads 1,2] [--gguf-dir DIR]
+       (--only "vs llama.cpp": the llama.cpp rows alone)"""
 import argparse
 import datetime
 import json
@@ -62,9 +64,9 @@ def llamacpp_rows():
                          ["prefill", "--preset", preset, "--seq", str(seq), "--reps", "3"], preset, "f32",
                          ["prefill", "--seq", str(seq), "--reps", "3"]))
         for ours, theirs in (("f32", "f32"), ("bf16", "f16"), ("bf16", "bf16"), ("q8_0", "q8_0")):
-            rows.append((f"decode {preset}, 128 new, {ours} vs llama.cpp {theirs.upper()}",
-                         ["decode", "--preset", preset, "--prompt", "16", "--new", "128", "--reps", "2", "--dtype", ours],
-                         preset, theirs, ["decode", "--prompt", "16", "--new", "128", "--reps", "2"]))
+            rows.append((f"decode {preset}, 64 new, {ours} vs llama.cpp {theirs.upper()}",
+                         ["decode", "--preset", preset, "--prompt", "16", "--new", "64", "--reps", "2", "--dtype", ours],
+                         preset, theirs, ["decode", "--prompt", "16", "--new", "64", "--reps", "2"]))
     return rows
 
 
@@ -82,51 +84,57 @@ def gguf_for(preset, dtype, gguf_dir):
     return f
 
 
-def run_llamacpp(a, th, env_tf):
-    """Each row: bench_tformer, then llama.cpp with 1 and 2 threads, `pairs` times; medians."""
+def run_llamacpp(a, env_tf):
+    """Each row: bench_tformer and llama.cpp, each at every thread count of --llamacpp-threads,
+    `pairs` times; medians. Each engine's faster thread count counts for the ratio: on a shared
+    2-core machine a 2-thread run of either can collapse (its threads wait on each other at every
+    barrier while a third process holds a core)."""
     help_text = subprocess.run([TF, "--help"], capture_output=True, text=True).stdout
     has_q8 = "q8_0" in help_text
+    threads = [int(x) for x in a.llamacpp_threads.split(",")]
     rows = llamacpp_rows()
     if a.only:
         rows = [r for r in rows if any(o in r[0] for o in a.only)]
     out = []
     for name, tf_args, preset, dtype, lc_args in rows:
         gguf = gguf_for(preset, dtype, a.gguf_dir)
-        run_tf = tf_args is not None and ("q8_0" not in tf_args or has_q8)
-        tf_r, lc_r, lc_by_threads = [], [], {}
+        run_tf = "q8_0" not in tf_args or has_q8
+        tf_by, lc_by = {}, {}
         for _ in range(a.pairs if a.only else 1):
-            if run_tf:
-                try:
-                    t, _ = measure([TF] + tf_args + ["--threads", th], env_tf)
-                    tf_r.append(t["tokens_per_second"])
-                except RuntimeError as e:  # a q8_0 mode spelled otherwise: the cell stays blank
-                    print(f"  {name}: {e}", file=sys.stderr)
-                    run_tf = False
-            best = (0.0, 0)
-            for n in (1, 2):
+            for n in threads:
+                if run_tf:
+                    try:
+                        t, _ = measure([TF] + tf_args + ["--threads", str(n)], dict(env_tf, OMP_NUM_THREADS=str(n)))
+                        tf_by.setdefault(n, []).append(t["tokens_per_second"])
+                    except RuntimeError as e:  # a q8_0 mode spelled otherwise: the cells stay blank
+                        print(f"  {name}: {e}", file=sys.stderr)
+                        run_tf = False
                 r, _ = measure(["node", LLAMACPP] + lc_args + ["--model", gguf, "--threads", str(n)])
-                lc_by_threads.setdefault(n, []).append(r["tokens_per_second"])
-                best = max(best, (r["tokens_per_second"], n))
-            lc_r.append(best[0])
-            print(f"  {name}: tformer {tf_r[-1] if tf_r else float('nan'):.1f} tok/s, llama.cpp "
-                  f"{' '.join(f'{k} thread(s) {v[-1]:.1f}' for k, v in lc_by_threads.items())}", file=sys.stderr)
-        row = {"name": name, "tformer": statistics.median(tf_r) if tf_r else None, "llamacpp": statistics.median(lc_r),
-               "llamacpp_by_threads": {str(k): statistics.median(v) for k, v in lc_by_threads.items()},
-               "gguf": os.path.basename(gguf)}
-        row["llamacpp_threads"] = int(max(row["llamacpp_by_threads"], key=row["llamacpp_by_threads"].get))
+                lc_by.setdefault(n, []).append(r["tokens_per_second"])
+            print(f"  {name}: " + ", ".join(
+                f"{n} thread(s): tformer {tf_by[n][-1] if n in tf_by else float('nan'):.1f}, llama.cpp {lc_by[n][-1]:.1f}"
+                for n in threads) + " tok/s", file=sys.stderr)
+        row = {"name": name, "gguf": os.path.basename(gguf),
+               "tformer_by_threads": {str(k): statistics.median(v) for k, v in tf_by.items()},
+               "llamacpp_by_threads": {str(k): statistics.median(v) for k, v in lc_by.items()}}
+        row["tformer"] = max(row["tformer_by_threads"].values()) if tf_by else None
+        row["llamacpp"] = max(row["llamacpp_by_threads"].values())
         row["ratio"] = row["tformer"] / row["llamacpp"] if row["tformer"] else None
         out.append(row)
     return out
 
 
-def print_llamacpp(rows):
-    print("| measurement | tformer tok/s | llama.cpp tok/s (1 / 2 threads) | tformer / llama.cpp (its faster) |")
+def print_llamacpp(rows, threads):
+    label = " / ".join(threads.split(","))
+    print(f"| measurement | tformer tok/s ({label} threads) | llama.cpp tok/s ({label} threads) | "
+          "tformer / llama.cpp (each at its faster) |")
     print("|---|---:|---:|---:|")
     for r in rows:
-        t = f"{r['tformer']:.1f}" if r["tformer"] else ""
-        by = r["llamacpp_by_threads"]
+        cells = []
+        for engine in ("tformer_by_threads", "llamacpp_by_threads"):
+            cells.append(" / ".join(f"{r[engine][n]:.1f}" if n in r[engine] else "" for n in threads.split(",")))
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] else ""
-        print(f"| {r['name']} | {t} | {by['1']:.1f} / {by['2']:.1f} | {ratio} |")
+        print(f"| {r['name']} | {cells[0]} | {cells[1]} | {ratio} |")
 
 
 def main():
@@ -138,6 +146,8 @@ def main():
                     help="run only the rows whose name contains TEXT (repeatable), each with --pairs pairs")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     ap.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp rows")
+    ap.add_argument("--llamacpp-threads", default="1,2",
+                    help="thread counts at which the llama.cpp rows run both engines (comma-separated)")
     ap.add_argument("--gguf-dir", default="/tmp/tformer-bench-gguf",
                     help="where the presets' GGUF exports are made once and kept (about 2 GB)")
     a = ap.parse_args()
@@ -226,7 +236,7 @@ def main():
                 derived[f"decode_{preset}{'_bf16' if width == 2 else ''}_of_bound"] = r["tformer"] / bound
     lc_rows = []
     if not a.no_llamacpp and os.path.isdir(NODE_LLAMA):
-        lc_rows = run_llamacpp(a, th, env_tf)
+        lc_rows = run_llamacpp(a, env_tf)
     doc = {"date": datetime.date.today().isoformat(), "threads": a.threads, "peak_flops": peak["flops"],
            "load_average_at_end": os.getloadavg(),  # a shared machine: how busy it was
            "bandwidth_bytes_per_s": bw["bytes_per_second"], "rows": results, "derived": derived,
@@ -258,7 +268,7 @@ def main():
 
     if lc_rows:
         print()
-        print_llamacpp(lc_rows)
+        print_llamacpp(lc_rows, a.llamacpp_threads)
 
 
 if __name__ == "__main__":
