@@ -198,6 +198,16 @@ def independent_gguf(name, cfg, model, tmp):
             if part == "self_attn.k_proj":
                 w = permute(w, NKV)
             tensors.append((f"blk.{l}.{parts[part]}.{kind}", w))
+        if cfg.get("rope_scaling"):  # convert_hf_to_gguf.py's llama3 rope factors, no other trace
+            rs, HS = cfg["rope_scaling"], C // NH
+            lo, hi, old = rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+            factors = []
+            for i in range(HS // 2):
+                wavelen = 2 * np.pi * cfg["rope_theta"] ** (2 * i / HS)
+                smooth = (old / wavelen - lo) / (hi - lo)
+                factors.append(1.0 if wavelen < old / hi else rs["factor"] if wavelen > old / lo
+                               else 1 / ((1 - smooth) / rs["factor"] + smooth))
+            tensors.append(("rope_freqs.weight", np.array(factors, dtype="<f4")))
     else:
         a, C = "gpt2", cfg["n_embd"]
         meta.update({f"{a}.context_length": ["UINT32", cfg["n_positions"]], f"{a}.embedding_length": ["UINT32", C],
@@ -243,6 +253,15 @@ with tempfile.TemporaryDirectory() as tmp:
         r = tformer("export", "--model", d, "--out", gguf, "--dtype", "f32")
         if check(r.returncode == 0, f"{name}: export --dtype f32 ({r.stderr.strip()})"):
             compare(name, model, gguf)
+        if name == "llama3-rope":
+            # convert_hf_to_gguf.py's llama3 file keeps only the factors, not HF's four numbers:
+            # refused by name rather than run with another rotary
+            g = independent_gguf(name, cfg, model, tmp)
+            r = tformer("eval", "--model", g, "--tokens", "1,2") if g else None
+            check(r is not None and r.returncode == 1 and "rope_freqs.weight" in r.stderr and
+                  len(r.stderr.strip().splitlines()) == 1,
+                  f"{name}: a rope_freqs tensor without tformer's keys is one error naming it "
+                  f"({r.stderr.strip() if r else ''})")
         if name in ("gpt2", "llama-gqa"):
             g = independent_gguf(name, cfg, model, tmp)
             if g:
