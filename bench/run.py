@@ -253,7 +253,8 @@ def main():
         mfu = f"{100 * r['mfu_tformer']:.0f}% / {100 * r['mfu_pytorch']:.0f}%" if "mfu_tformer" in r else ""
         print(f"| {r['name']} | {r['tformer']:.1f} | {r['pytorch']:.1f} | {r['ratio']:.2f}x | {mfu} | "
               f"{r['tformer_rss_mb']:.0f} / {r['pytorch_rss_mb']:.0f} |")
-    print()
+    if results:
+        print()
     if "beam4_step_cost_tformer" in derived:
         print(f"- beam-4 step / batch-1 step (gpt2, 64 new, {a.pairs} back-to-back pairs each, median): "
               f"tformer {derived['beam4_step_cost_tformer']:.2f}x, PyTorch {derived['beam4_step_cost_pytorch']:.2f}x")
@@ -267,7 +268,8 @@ def main():
                       f"(weights once per token), tformer at {100 * derived[f'decode_{preset}{tag}_of_bound']:.0f}% of it")
 
     if lc_rows:
-        print()
+        if results:
+            print()
         print_llamacpp(lc_rows, a.llamacpp_threads)
 
 
