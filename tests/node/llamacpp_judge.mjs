@@ -1,19 +1,27 @@
 // llama.cpp (node-llama-cpp's prebuilt CPU binaries) greedy-decodes a .gguf from token ids:
 // the judge of tests/llamacpp_judge.py. Token ids go in and come out, so no tokenizer is under
 // test. Never builds llama.cpp (build: "never") nor touches a GPU (gpu: false).
-// Usage: node llamacpp_judge.js FILE.gguf NEW_TOKENS IDS [IDS ...]   (IDS: "1,2,3", one per prompt)
+// Usage: node llamacpp_judge.mjs FILE.gguf NEW_TOKENS IDS [IDS ...]   (IDS: "1,2,3", one per prompt)
 // Prints one JSON line: [{"tokens": [...], "logprobs": [[[id, logprob], ...top 5], ...]}, ...].
+//        node llamacpp_judge.mjs FILE.gguf --tokenize TEXT [TEXT ...]
+// Prints one JSON line: the ids llama.cpp's tokenizer (from the file's metadata) gives each text.
 import { getLlama } from "node-llama-cpp";
 
 const [file, nNew, ...prompts] = process.argv.slice(2);
 if (!file || !nNew || prompts.length === 0) {
-  console.error("usage: node llamacpp_judge.js FILE.gguf NEW_TOKENS IDS [IDS ...]");
+  console.error("usage: node llamacpp_judge.mjs FILE.gguf NEW_TOKENS|--tokenize IDS|TEXT [...]");
   process.exit(2);
 }
 const TOP = 5;
 
 const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
 const model = await llama.loadModel({ modelPath: file, gpuLayers: 0, useMmap: false });
+if (nNew === "--tokenize") {
+  console.log(JSON.stringify(prompts.map((text) => model.tokenize(text))));
+  await model.dispose();
+  await llama.dispose();
+  process.exit(0);
+}
 const out = [];
 for (const p of prompts) {
   const ids = p.split(",").map(Number);
