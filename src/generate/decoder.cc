@@ -128,10 +128,12 @@ void Decoding::prepare(int step) {
 
 // The text the tokens add to the prompt's: decode(prompt + tokens) past decode(prompt). Decoding
 // the tokens alone can differ: a sentencepiece decoder (Llama-2) strips the leading space of a
-// whole text, which is no text's start here.
+// whole text, which is no text's start here. A model row past the tokenizer's vocabulary (a
+// byte-level model with vocab_size 300) spells nothing.
 std::string Decoding::continuation(const std::vector<int>& tokens) const {
   std::vector<int> all(prompt_.begin(), prompt_.end());
-  all.insert(all.end(), tokens.begin(), tokens.end());
+  for (int t : tokens)
+    if (t < tok_->vocab_size()) all.push_back(t);
   std::string text = tok_->decode(all);
   if (text.starts_with(prompt_text_)) return text.substr(prompt_text_.size());
   std::string bytes;  // the decoder rewrote the prompt's text: the tokens' own bytes

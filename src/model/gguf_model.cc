@@ -1,12 +1,14 @@
 #include "model/gguf_model.h"
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/llama_block.h"
 #include "tokenizer/byte_level.h"
 
 namespace fs = std::filesystem;
@@ -146,6 +148,19 @@ void add_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, const Con
     kv.emplace_back("tokenizer.ggml.eos_token_id", GgufValue::u32(uint32_t(c.eos_token_ids[0])));
 }
 
+// llama3 rope scaling as llama.cpp's rope_freqs tensor (convert_hf_to_gguf.py's rope_factors):
+// for each of the HS/2 frequencies, what divides the unscaled one (1 = kept, factor = long
+// wavelengths). Empty without llama3 scaling.
+std::vector<float> rope_freq_factors(const Config& c) {
+  if (c.rope.scaling != RopeScaling::kLlama3) return {};
+  Rope plain = c.rope;
+  plain.scaling = RopeScaling::kNone;
+  const std::vector<double> base = rope_inv_freq(plain, c.head_size()), scaled = rope_inv_freq(c.rope, c.head_size());
+  std::vector<float> f(base.size());
+  for (size_t i = 0; i < f.size(); ++i) f[i] = float(base[i] / scaled[i]);
+  return f;
+}
+
 uint32_t file_type(GgmlType t) {  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32
   switch (t) {
     case GgmlType::kF32:
@@ -167,8 +182,6 @@ uint32_t file_type(GgmlType t) {  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTL
 void export_gguf(const std::string& path, const Model& model, const std::string& tokenizer_dir, GgmlType dtype) {
   const Config& c = model.config();
   const std::string arch = gguf_arch(c);
-  if (c.rope.scaling == RopeScaling::kLlama3)
-    throw Error(path + ": llama3 rope scaling is not exported yet (llama.cpp stores it as a rope_freqs tensor)");
   std::vector<std::pair<std::string, GgufValue>> kv;
   kv.emplace_back("general.architecture", GgufValue::str(arch));
   kv.emplace_back("general.name", GgufValue::str(fs::path(path).stem().string()));
@@ -190,6 +203,15 @@ void export_gguf(const std::string& path, const Model& model, const std::string&
     if (c.rope.scaling == RopeScaling::kLinear) {
       kv.emplace_back(arch + ".rope.scaling.type", GgufValue::str("linear"));
       f32("rope.scaling.factor", c.rope.factor);
+    }
+    if (c.rope.scaling == RopeScaling::kLlama3) {
+      // llama.cpp applies llama3 scaling as the rope_freqs tensor alone (below); HF's four
+      // numbers travel too, under tformer's keys, so that the config reads back exactly.
+      kv.emplace_back("tformer.rope.llama3.factor", GgufValue::f32(float(c.rope.factor)));
+      kv.emplace_back("tformer.rope.llama3.low_freq_factor", GgufValue::f32(float(c.rope.low_freq_factor)));
+      kv.emplace_back("tformer.rope.llama3.high_freq_factor", GgufValue::f32(float(c.rope.high_freq_factor)));
+      kv.emplace_back("tformer.rope.llama3.original_max_position_embeddings",
+                      GgufValue::u32(uint32_t(c.rope.original_max_positions)));
     }
   } else {
     f32("attention.layer_norm_epsilon", c.layer_norm_epsilon);
@@ -213,6 +235,8 @@ void export_gguf(const std::string& path, const Model& model, const std::string&
                   "; Q8_0 needs a multiple of 32 (use --dtype f16)");
     out.push_back({gguf_name(c, t.name), t.shape, type, src});
   }
+  const std::vector<float> freqs = rope_freq_factors(c);
+  if (!freqs.empty()) out.push_back({"rope_freqs.weight", {long(freqs.size())}, GgmlType::kF32, freqs.data()});
   write_gguf(path, kv, out);
 }
 
@@ -261,6 +285,18 @@ Config gguf_config(const Gguf& g) {
       if (s->type != GgufType::kString || s->s != "linear")
         throw Error(g.label() + ": " + arch + ".rope.scaling.type \"" + s->s + "\" is not supported (none, linear)");
       j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", f("rope.scaling.factor")}};
+    }
+    if (has("rope_freqs.weight")) {
+      if (!g.find_value("tformer.rope.llama3.factor"))
+        throw Error(g.label() +
+                    ": tensor rope_freqs.weight (per-frequency rope factors) is only read with the "
+                    "tformer.rope.llama3.* keys that tformer export writes");
+      j["rope_scaling"] = {
+          {"rope_type", "llama3"},
+          {"factor", shortest(g.get_float("tformer.rope.llama3.factor"))},
+          {"low_freq_factor", shortest(g.get_float("tformer.rope.llama3.low_freq_factor"))},
+          {"high_freq_factor", shortest(g.get_float("tformer.rope.llama3.high_freq_factor"))},
+          {"original_max_position_embeddings", g.get_uint("tformer.rope.llama3.original_max_position_embeddings")}};
     }
     if (arch == "llama") j["attention_bias"] = has("blk.0.attn_q.bias");
     j["mlp_bias"] = has("blk.0.ffn_up.bias");
@@ -333,6 +369,17 @@ LoadedModel load_gguf_model(const std::string& path) {
     } else {
       g.read_f32(*info, dst);
     }
+  }
+  // The factors llama.cpp would apply must be the ones the config implies.
+  if (const GgufTensorInfo* info = g.find("rope_freqs.weight")) {
+    const std::vector<float> want = rope_freq_factors(c), got = g.read_f32(*info);
+    if (got.size() != want.size())
+      throw Error(path + ": tensor rope_freqs.weight has " + std::to_string(got.size()) + " values, the head size " +
+                  std::to_string(c.head_size()) + " needs " + std::to_string(want.size()));
+    for (size_t i = 0; i < got.size(); ++i)
+      if (std::abs(got[i] - want[i]) > 1e-5f * want[i])
+        throw Error(path + ": rope_freqs.weight[" + std::to_string(i) + "] is " + std::to_string(got[i]) +
+                    ", the tformer.rope.llama3.* keys give " + std::to_string(want[i]));
   }
   if (!q8.empty()) m.model->use_q8_0_weights(q8);  // sets those params to d·q
   m.tokenizer = gguf_tokenizer(g, c);
