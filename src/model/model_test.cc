@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -640,8 +640,10 @@ TEST(StepRows, LogitsOfARowDoNotDependOnTheBatch) {
   for (int trial = 0; trial < 8; ++trial) {
     Model g(trial % 2 ? random_llama_config(r) : random_config(r));
     randomise(g, 900 + trial);
-    if (trial >= 6) g.use_q8_0_weights();
-    else if (trial >= 4) g.use_bf16_weights();
+    if (trial >= 6)
+      g.use_q8_0_weights();
+    else if (trial >= 4)
+      g.use_bf16_weights();
     SCOPED_TRACE("trial " + std::to_string(trial));
     check_rows_independent_of_m(g, r);
   }
