@@ -637,13 +637,10 @@ void check_rows_independent_of_m(const Model& g, Rng& r) {
 
 TEST(StepRows, LogitsOfARowDoNotDependOnTheBatch) {
   Rng r(31337);
-  for (int trial = 0; trial < 8; ++trial) {
+  for (int trial = 0; trial < 6; ++trial) {
     Model g(trial % 2 ? random_llama_config(r) : random_config(r));
     randomise(g, 900 + trial);
-    if (trial >= 6)
-      g.use_q8_0_weights();
-    else if (trial >= 4)
-      g.use_bf16_weights();
+    if (trial >= 4) g.use_bf16_weights();
     SCOPED_TRACE("trial " + std::to_string(trial));
     check_rows_independent_of_m(g, r);
   }
@@ -654,6 +651,23 @@ TEST(StepRows, LogitsOfARowDoNotDependOnTheBatch) {
                           Config{.vocab_size = 515, .n_positions = 10, .n_embd = 256, .n_layer = 1, .n_head = 4}}) {
     Model g(c);
     randomise(g, 42);
+    check_rows_independent_of_m(g, r);
+  }
+  // Q8_0 weights: every matrix's rows a multiple of the 32-value block (the random configs'
+  // are not), a GPT-2 and a Llama with GQA whose MLP width is past the AVX-512 kernel's blocks.
+  Config llama{.vocab_size = 301, .n_positions = 20, .n_embd = 64, .n_layer = 2, .n_head = 4};
+  llama.arch = Arch::kLlama;
+  llama.model_type = "llama";
+  llama.n_kv_head = 2;
+  llama.head_dim = 16;
+  llama.intermediate_size = 160;
+  llama.layer_norm_epsilon = 1e-6;
+  for (const Config& c :
+       {Config{.vocab_size = 257, .n_positions = 20, .n_embd = 96, .n_layer = 2, .n_head = 3}, llama}) {
+    Model g(c);
+    randomise(g, 7);
+    g.use_q8_0_weights();
+    SCOPED_TRACE("q8_0 " + c.model_type);
     check_rows_independent_of_m(g, r);
   }
 }
