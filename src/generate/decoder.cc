@@ -231,6 +231,7 @@ bool Decoding::walk(int step) {
 void Decoding::choose(int step) {
   step_ = step;
   prepare(step);
+  if (hooks_.on_choose) hooks_.on_choose(step, std::span<const float>(logits_.data(), size_t(n_alive_) * V_));
   if (!walk(step)) return finish();
   if (search_->done(std::span<const Hypothesis>(alive_.data(), n_alive_))) return finish();
   if (step + 1 == o_.max_new) {  // at max-new, the live hypotheses end by length
