@@ -463,7 +463,6 @@ TEST(Decoding, FinishedSequencesFreeTheirRows) {
   EXPECT_EQ(cache.free_rows(), cache.capacity());
 }
 
-
 // Stop strings on long outputs with a sentencepiece-style tokenizer (a leading space stripped,
 // byte-fallback tokens that are halves of characters): the decoding stops at the first token
 // whose continuation, decoded whole as the definition says, holds a stop string.
@@ -479,15 +478,14 @@ TEST(Decoding, StopStringsOnLongOutputsMatchTheWholeTextCheck) {
   }
   const std::vector<std::string> pieces = {"\u2581", "a", "b", "\u2581a", "\u00e9", "\u2581\u00e9", "ab\u2581"};
   for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = 259 + int(i);
-  const json tj = {
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"byte_fallback", true}}},
-      {"decoder",
-       {{"type", "Sequence"},
-        {"decoders",
-         {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
-          {{"type", "ByteFallback"}},
-          {{"type", "Fuse"}},
-          {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}}};
+  const json tj = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"byte_fallback", true}}},
+                   {"decoder",
+                    {{"type", "Sequence"},
+                     {"decoders",
+                      {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                       {{"type", "ByteFallback"}},
+                       {{"type", "Fuse"}},
+                       {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}}};
   std::ofstream(dir + "/tokenizer.json") << tj.dump();
   const auto tok = load_hf_tokenizer(dir);
   const int V = tok->vocab_size() + 2;  // two rows past the vocabulary spell nothing
@@ -497,14 +495,15 @@ TEST(Decoding, StopStringsOnLongOutputsMatchTheWholeTextCheck) {
   Rng r(3);
   for (auto& p : g.mutable_params()) p += 0.3f * r.normal();  // peaky: texts repeat, stops recur
   const std::vector<int> prompt = {259, 260, 259};
-  auto whole_text = [&](const std::vector<int>& tokens) {  // the definition: decode(prompt + tokens) past decode(prompt)
-    std::vector<int> all(prompt.begin(), prompt.end());
-    for (int t : tokens)
-      if (t < tok->vocab_size()) all.push_back(t);
-    const std::string p = tok->decode(prompt), t = tok->decode(all);
-    EXPECT_TRUE(t.starts_with(p));
-    return t.substr(p.size());
-  };
+  auto whole_text =
+      [&](const std::vector<int>& tokens) {  // the definition: decode(prompt + tokens) past decode(prompt)
+        std::vector<int> all(prompt.begin(), prompt.end());
+        for (int t : tokens)
+          if (t < tok->vocab_size()) all.push_back(t);
+        const std::string p = tok->decode(prompt), t = tok->decode(all);
+        EXPECT_TRUE(t.starts_with(p));
+        return t.substr(p.size());
+      };
   // One thread: a model this small only waits on the others (and the test runs many decodings).
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
@@ -515,7 +514,8 @@ TEST(Decoding, StopStringsOnLongOutputsMatchTheWholeTextCheck) {
     const std::string text = whole_text(full.tokens);
     ASSERT_EQ(full.text, text);
     std::vector<std::string> texts;  // texts[n]: the whole text of the first n tokens
-    for (size_t n = 0; n <= full.tokens.size(); ++n) texts.push_back(whole_text({full.tokens.begin(), full.tokens.begin() + n}));
+    for (size_t n = 0; n <= full.tokens.size(); ++n)
+      texts.push_back(whole_text({full.tokens.begin(), full.tokens.begin() + n}));
     // Stops taken from the text's late part, so they first appear after many tokens.
     for (size_t len : {1, 2, 3, 5}) {
       for (int min_new : {0, 150}) {

@@ -101,18 +101,8 @@ LayerSizes layer_sizes(const Config& c) {
   const size_t C = c.n_embd;
   if (!c.llama()) return {C, C, 3 * C * C, 3 * C, C * C, C, C, C, 4 * C * C, 4 * C, 4 * C * C, C};
   const size_t QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
-  return {C,
-          0,
-          QKV * C,
-          c.qkv_bias ? QKV : 0,
-          C * Q,
-          c.o_bias ? C : 0,
-          C,
-          0,
-          2 * I * C,
-          c.mlp_bias ? 2 * I : 0,
-          C * I,
-          c.mlp_bias ? C : 0};
+  return {C, 0, QKV * C,   c.qkv_bias ? QKV : 0,   C * Q, c.o_bias ? C : 0,
+          C, 0, 2 * I * C, c.mlp_bias ? 2 * I : 0, C * I, c.mlp_bias ? C : 0};
 }
 
 // Where layer l starts: after the embeddings (wte; GPT-2's wpe too) and l layers.

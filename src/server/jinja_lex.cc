@@ -28,7 +28,6 @@ std::string preprocess(std::string s) {
   return trimmed;
 }
 
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Tokens from s[i] up to the tag's close ("}}" or "%}", with an optional '-'); i ends past it.

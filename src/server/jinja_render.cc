@@ -401,7 +401,6 @@ bool Renderer::test(const Value& v, const std::string& name) {
   throw Error("chat template: the test `is " + name + "` is not supported");
 }
 
-
 }  // namespace
 
 void render(const Node& root, const json& context, std::string& out) { Renderer(context).run(root, out); }
