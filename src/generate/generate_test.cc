@@ -5,16 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "generate/decoder.h"
 #include "generate/generator.h"
 #include "tokenizer/hf_tokenizer.h"
+#include "tokenizer/spm_test_tokenizer.h"
 
 namespace tf {
 namespace {
@@ -467,27 +465,7 @@ TEST(Decoding, FinishedSequencesFreeTheirRows) {
 // byte-fallback tokens that are halves of characters): the decoding stops at the first token
 // whose continuation, decoded whole as the definition says, holds a stop string.
 TEST(Decoding, StopStringsOnLongOutputsMatchTheWholeTextCheck) {
-  using nlohmann::json;
-  const std::string dir = testing::TempDir() + "/decoding_spm";
-  std::filesystem::create_directories(dir);
-  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    vocab[name] = 3 + b;
-  }
-  const std::vector<std::string> pieces = {"\u2581", "a", "b", "\u2581a", "\u00e9", "\u2581\u00e9", "ab\u2581"};
-  for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = 259 + int(i);
-  const json tj = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"byte_fallback", true}}},
-                   {"decoder",
-                    {{"type", "Sequence"},
-                     {"decoders",
-                      {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
-                       {{"type", "ByteFallback"}},
-                       {{"type", "Fuse"}},
-                       {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}}};
-  std::ofstream(dir + "/tokenizer.json") << tj.dump();
-  const auto tok = load_hf_tokenizer(dir);
+  const auto tok = load_hf_tokenizer(write_spm_tokenizer());
   const int V = tok->vocab_size() + 2;  // two rows past the vocabulary spell nothing
   Config c{.vocab_size = V, .n_positions = 320, .n_embd = 16, .n_layer = 1, .n_head = 2};
   Model g(c);
