@@ -132,6 +132,8 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(["train", "--bogus", "1"], 2, "unknown flag --bogus", "an unknown flag")
     expect(["train", "--max-time", "5x", "--data", text, "--preset", "tiny", "--out", os.path.join(tmp, "o6")], 2,
            "not a duration", "a bad --max-time")
+    expect(["train", "--steps", "10", "--warmup", "10", "--data", text, "--preset", "tiny", "--out",
+            os.path.join(tmp, "o7")], 2, "--warmup 10 must be below --steps 10", "a warm-up as long as the run")
     r = subprocess.run([TF, "eval", "--model", good, "--tokens", "1,2", "--threads", "1000"], capture_output=True,
                        text=True)
     check(r.returncode == 0 and "--threads 1000 is more than the" in r.stderr, "--threads 1000 is clamped with a warning")

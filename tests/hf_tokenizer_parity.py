@@ -2,7 +2,8 @@
 + tokenizer_config.json files equals transformers.js's tokenizers (@lenml/tokenizers, loaded with
 TokenizerLoader.fromPreTrained from the same two files): ids with and without special tokens,
 decode (with and without skipping special tokens), on prose, code, numbers, every script, emoji,
-whitespace runs, special-token strings inside text and NFD input. Also: `--model DIR` reads a
+whitespace runs, special-token strings inside text and NFD input, through one `tokenize --batch`
+process a model (and the single-request flags once each). Also: `--model DIR` reads a
 folder's tokenizer.json, unsupported tokenizer.json files are one error line naming file and key,
 and a 1 MB text encodes in under a second."""
 import json
@@ -110,14 +111,46 @@ with tempfile.TemporaryDirectory() as tmp:
         sys.exit(1)
     ref = json.loads(r.stdout)
 
+    def batch(tokdir, requests):
+        """One tformer process answers every request (`tokenize --batch`): loading a 128k
+        vocabulary takes seconds, so a process per text made this test take minutes."""
+        p = os.path.join(tmp, "batch.jsonl")
+        with open(p, "w") as f:
+            for q in requests:
+                f.write(json.dumps(q) + "\n")
+        r = tformer(["tokenize", "--tokenizer", tokdir, "--batch", p])
+        if r.returncode != 0:
+            print("tformer tokenize --batch failed:", r.stderr.decode()[-2000:])
+            sys.exit(1)
+        lines = r.stdout.decode().split("\n")[:-1]  # not splitlines(): U+2028 is inside strings
+        assert len(lines) == len(requests), (len(lines), len(requests))
+        return [json.loads(x) for x in lines]
+
+    rnd = random.Random(7)
     for m in MODELS:
         tokdir = os.path.join(LENML, f"tokenizer-{m}", "models")
+        # Arbitrary bytes, invalid UTF-8 included (which no JS string can carry, so no reference):
+        # encoding is lossless, decode(encode(x)) == x. Llama-2's byte fallback covers every byte.
+        blobs = []
+        for i in range(4):
+            b = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200)))
+            if m == "llama2":  # its Replace(" " -> "▁") normalizer makes a literal "▁" decode as " "
+                b = b.replace("\u2581".encode(), b"")
+            blobs.append(b)
+        reqs = []
+        for text in texts:
+            reqs += [{"text": text}, {"text": text, "special": False}]
+        reqs += [{"hex": b.hex(), "special": False} for b in blobs]
+        got = batch(tokdir, reqs)
+        enc, enc_blobs = got[: 2 * len(texts)], got[2 * len(texts):]
+        reqs = []
+        for want in ref[m]:
+            if want["withSpecial"]:
+                reqs += [{"decode": want["withSpecial"]}, {"decode": want["withSpecial"], "skip_special": True}]
+        reqs += [{"decode": e["ids"]} for e in enc_blobs]
+        dec = iter(batch(tokdir, reqs))
         for i, (text, want) in enumerate(zip(texts, ref[m])):
-            p = os.path.join(tmp, "text.txt")
-            with open(p, "wb") as f:
-                f.write(text.encode("utf-8"))
-            got = ids_of(tformer(["tokenize", "--tokenizer", tokdir, "--file", p]).stdout)
-            got_plain = ids_of(tformer(["tokenize", "--tokenizer", tokdir, "--file", p, "--no-special"]).stdout)
+            got, got_plain = enc[2 * i]["ids"], enc[2 * i + 1]["ids"]
             checks += 2
             if got != want["withSpecial"]:
                 fail(f"{m} text {i} {text[:30]!r}: ids\n  tformer {got[:40]}\n  ref     {want['withSpecial'][:40]}")
@@ -125,31 +158,30 @@ with tempfile.TemporaryDirectory() as tmp:
                 fail(f"{m} text {i} {text[:30]!r}: ids without specials\n  tformer {got_plain[:40]}\n  ref     {want['plain'][:40]}")
             if not want["withSpecial"]:
                 continue
-            ids = ",".join(map(str, want["withSpecial"]))
-            for flag, key in (([], "decoded"), (["--skip-special"], "decodedSkip")):
+            for skip, key in ((False, "decoded"), (True, "decodedSkip")):
                 checks += 1
-                back = tformer(["tokenize", "--tokenizer", tokdir, "--decode", ids] + flag).stdout.decode("utf-8", "replace")
+                back = bytes.fromhex(next(dec)["hex"]).decode("utf-8", "replace")
                 if back != want[key]:
-                    fail(f"{m} text {i} {text[:30]!r}: decode{' --skip-special' if flag else ''}\n"
+                    fail(f"{m} text {i} {text[:30]!r}: decode{' skip_special' if skip else ''}\n"
                          f"  tformer {back[:80]!r}\n  ref     {want[key][:80]!r}")
-
-    # Arbitrary bytes, invalid UTF-8 included (which no JS string can carry, so no reference):
-    # encoding is lossless, decode(encode(x)) == x. Llama-2's byte fallback covers every byte.
-    rnd = random.Random(7)
-    for m in MODELS:
-        tokdir = os.path.join(LENML, f"tokenizer-{m}", "models")
-        for i in range(4):
-            b = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200)))
-            if m == "llama2":  # its Replace(" " -> "▁") normalizer makes a literal "▁" decode as " "
-                b = b.replace("\u2581".encode(), b"")
-            p = os.path.join(tmp, "r.bin")
-            with open(p, "wb") as f:
-                f.write(b)
-            ids = ids_of(tformer(["tokenize", "--tokenizer", tokdir, "--file", p, "--no-special"]).stdout)
-            back = tformer(["tokenize", "--tokenizer", tokdir, "--decode", ",".join(map(str, ids))]).stdout
+        for i, b in enumerate(blobs):
             checks += 1
-            if back != b:
+            if bytes.fromhex(next(dec)["hex"]) != b:
                 fail(f"{m} random bytes {i}: decode(encode(x)) != x")
+
+        # The one-request-a-process flags answer as the batch does (the README's examples use them).
+        p = os.path.join(tmp, "text.txt")
+        with open(p, "wb") as f:
+            f.write(texts[0].encode("utf-8"))
+        checks += 3
+        if ids_of(tformer(["tokenize", "--tokenizer", tokdir, "--file", p]).stdout) != ref[m][0]["withSpecial"]:
+            fail(f"{m} --file: ids differ from the reference")
+        if ids_of(tformer(["tokenize", "--tokenizer", tokdir, "--text", texts[0], "--no-special"]).stdout) != ref[m][0]["plain"]:
+            fail(f"{m} --text --no-special: ids differ from the reference")
+        ids = ",".join(map(str, ref[m][0]["withSpecial"]))
+        back = tformer(["tokenize", "--tokenizer", tokdir, "--decode", ids, "--skip-special"]).stdout.decode()
+        if back != ref[m][0]["decodedSkip"]:
+            fail(f"{m} --decode --skip-special: {back[:80]!r} vs {ref[m][0]['decodedSkip'][:80]!r}")
 
     # --model DIR: a folder with tokenizer.json (and no config.json) tokenizes the same.
     mdir = os.path.join(tmp, "model")

@@ -125,4 +125,20 @@ with tempfile.TemporaryDirectory() as tmp:
     check("val_bpb" in m[-1] and abs(m[-1]["val_bpb"] - m[-1]["val_loss"] / 0.6931471805599453) < 1e-9,
           "validation in bits per byte (byte-level: loss / ln 2) in metrics.jsonl")
 
+    # A warm-up longer than the time-planned run is capped at half the plan (so lr reaches
+    # --lr), and the cosine schedule ends at the plan's last step (the plan shrinks when the
+    # machine slows, rather than the run stopping short of it).
+    t = os.path.join(tmp, "timed_warmup")
+    r = subprocess.run([TF, "train", "--out", t, "--data", data, "--max-time", "3s", "--config", cfg, "--batch", "4",
+                        "--seq", "32", "--threads", "2", "--lr", "1e-3", "--min-lr", "1e-4", "--warmup", "100000"],
+                       capture_output=True, text=True)
+    st = json.load(open(os.path.join(t, "tformer_state", "state.json")))
+    m = metrics(t)
+    planned = st["options"]["steps"]
+    if planned >= 4:  # else the budget ran out before a plan worth the name (a stalled machine)
+        lrs = [x["lr"] for x in m]
+        check(r.returncode == 0 and max(lrs) > 0.5e-3 and m[-1]["step"] == planned and lrs[-1] < 0.2e-3,
+              f"--warmup above the planned {planned} steps: lr peaks at {max(lrs):.2e}, ends at step "
+              f"{m[-1]['step']} with {lrs[-1]:.2e}")
+
 finish()

@@ -10,9 +10,11 @@ void add_generate_flags(CLI::App* sub, GenerateSettings& s, const std::vector<st
     const std::string flag = std::string("--") + f.flag;
     void* at = f.at(s);
     switch (f.kind) {
-      case GenerateField::kInt:
-        sub->add_option(flag, *static_cast<int*>(at), f.help)->capture_default_str();
+      case GenerateField::kInt: {
+        auto* opt = sub->add_option(flag, *static_cast<int*>(at), f.help);
+        if (!f.default_from_model) opt->capture_default_str();
         break;
+      }
       case GenerateField::kU64:
         sub->add_option(flag, *static_cast<uint64_t*>(at), f.help)->capture_default_str();
         break;

@@ -148,8 +148,7 @@ Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>&
   if (auto* s = std::get_if<SampleSearch>(&o.search)) s->num_return = 1;
   Inference out;
   nlohmann::json steps = nlohmann::json::array();
-  std::vector<int> context = prompt, counts;
-  std::vector<float> ls(V);
+  std::vector<int> context = prompt;
   DecodeHooks hooks;
   hooks.on_pass = [&](int k, const Workspace& w, std::span<const float> logits) {
     nlohmann::json st;
@@ -173,12 +172,13 @@ Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>&
     st["context"] = names_of(context, names);
     st["h"] = out.h.back();
     st["top"] = top_candidates(logits.data(), V, names, 5);
-    if (sampling) {
-      // The sampler's stages on this step's distribution (the loop draws from the same one).
-      std::copy(logits.begin(), logits.begin() + V, ls.begin());
-      apply_penalties(ls, context, o.penalties, counts);
+    steps.push_back(st);
+  };
+  // The sampler's stages on the distribution the loop draws from: its logits after the penalties.
+  if (sampling)
+    hooks.on_choose = [&](int, std::span<const float> logits) {
       std::vector<std::vector<Candidate>> trace;
-      sampling_distribution(ls, sampling->filters, &trace);
+      sampling_distribution(logits.first(V), sampling->filters, &trace);
       nlohmann::json insp = nlohmann::json::array();
       const char* stage[] = {"temperature", "top-k", "top-p", "min-p"};
       for (size_t s = 0; s < trace.size(); ++s) {
@@ -186,10 +186,8 @@ Inference inference_steps(const Model& g, Workspace& ws, const std::vector<int>&
         for (auto& cd : trace[s]) cs.push_back({{"token", names(cd.token)}, {"prob", cd.prob}});
         insp.push_back({{"after", stage[s]}, {"candidates", cs}});
       }
-      st["sampler"] = insp;
-    }
-    steps.push_back(st);
-  };
+      steps.back()["sampler"] = insp;
+    };
   hooks.on_token = [&](int, int token, float) {
     steps.back()["picked"] = names(token);
     steps.back()["picked_id"] = token;

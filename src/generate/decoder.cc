@@ -141,12 +141,43 @@ std::string Decoding::continuation(const std::vector<int>& tokens) const {
   return bytes;
 }
 
+// Does the newest token complete a stop string? The parent was checked at its step and held
+// none (or was below min_new: the first check reads the whole continuation), so a stop can
+// only end in the newest token's text. Decoding a window of the last tokens instead of the
+// whole continuation keeps each check O(stop length), not O(output): a long output would
+// otherwise cost O(n^2). The window's text equals the continuation's tail when decoding is
+// local, which the window's first tokens ensure (a stripped leading space, a byte-fallback
+// character cut in half, stay within them); where the window cannot vouch for that (the
+// output is short, or the newest token completes a character), the whole continuation decides.
+bool Decoding::ends_in_stop(const std::vector<int>& tokens) const {
+  const int n = int(tokens.size());
+  auto whole = [&] { return find_stop(continuation(tokens), o_.stop) != std::string::npos; };
+  if (n - 1 < o_.min_new) return whole();
+  size_t longest = 0;
+  for (const auto& st : o_.stop) longest = std::max(longest, st.size());
+  // Bytes of the window's tail that must be trustworthy, and the slack for its first tokens.
+  const size_t keep = longest, slack = 16;
+  int j = n - 1;
+  for (size_t bytes = 0; j > 0 && bytes < keep + 2 * slack; --j) bytes += tok_->token_bytes(tokens[j - 1]).size();
+  if (j == 0) return whole();
+  std::vector<int> w;
+  for (int i = j; i < n; ++i)
+    if (tokens[i] < tok_->vocab_size()) w.push_back(tokens[i]);
+  if (w.empty() || tokens.back() >= tok_->vocab_size()) return false;  // the newest spells nothing
+  const std::string b = tok_->decode(w);
+  w.pop_back();
+  const std::string a = tok_->decode(w);
+  if (a.size() < keep + slack || !b.starts_with(a)) return whole();
+  // The stop's earliest start that can reach the newest text: keep - 1 bytes back.
+  const size_t back = keep > 0 ? keep - 1 : 0;
+  const std::string tail = b.substr(a.size() - std::min(a.size(), back));
+  return find_stop(tail, o_.stop) != std::string::npos;
+}
+
 FinishReason Decoding::stop_reason(const Hypothesis& h) const {
   // The EOS logit is banned before min_new tokens, so an EOS here is allowed to end it.
   if (h.tokens.back() == o_.eos) return FinishReason::kEos;
-  if (!o_.stop.empty() && int(h.tokens.size()) >= o_.min_new &&
-      find_stop(continuation(h.tokens), o_.stop) != std::string::npos)
-    return FinishReason::kStop;
+  if (!o_.stop.empty() && int(h.tokens.size()) >= o_.min_new && ends_in_stop(h.tokens)) return FinishReason::kStop;
   return FinishReason::kLength;
 }
 
@@ -200,6 +231,7 @@ bool Decoding::walk(int step) {
 void Decoding::choose(int step) {
   step_ = step;
   prepare(step);
+  if (hooks_.on_choose) hooks_.on_choose(step, std::span<const float>(logits_.data(), size_t(n_alive_) * V_));
   if (!walk(step)) return finish();
   if (search_->done(std::span<const Hypothesis>(alive_.data(), n_alive_))) return finish();
   if (step + 1 == o_.max_new) {  // at max-new, the live hypotheses end by length

@@ -71,6 +71,7 @@ class Decoding {
   void release(Hypothesis& h);                          // its references on the cache's rows
   FinishReason stop_reason(const Hypothesis& h) const;  // kLength: it goes on
   std::string continuation(const std::vector<int>& tokens) const;
+  bool ends_in_stop(const std::vector<int>& tokens) const;  // a stop string ends in the newest token
 
   const Model& model_;
   const Config& c_;

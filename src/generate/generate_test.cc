@@ -11,6 +11,8 @@
 #include "core/rng.h"
 #include "generate/decoder.h"
 #include "generate/generator.h"
+#include "tokenizer/hf_tokenizer.h"
+#include "tokenizer/spm_test_tokenizer.h"
 
 namespace tf {
 namespace {
@@ -457,6 +459,64 @@ TEST(Decoding, FinishedSequencesFreeTheirRows) {
     d.advance(ws);
   }
   EXPECT_EQ(cache.free_rows(), cache.capacity());
+}
+
+// Stop strings on long outputs with a sentencepiece-style tokenizer (a leading space stripped,
+// byte-fallback tokens that are halves of characters): the decoding stops at the first token
+// whose continuation, decoded whole as the definition says, holds a stop string.
+TEST(Decoding, StopStringsOnLongOutputsMatchTheWholeTextCheck) {
+  const auto tok = load_hf_tokenizer(write_spm_tokenizer());
+  const int V = tok->vocab_size() + 2;  // two rows past the vocabulary spell nothing
+  Config c{.vocab_size = V, .n_positions = 320, .n_embd = 16, .n_layer = 1, .n_head = 2};
+  Model g(c);
+  init_params(c, g.mutable_params().data(), 3);
+  Rng r(3);
+  for (auto& p : g.mutable_params()) p += 0.3f * r.normal();  // peaky: texts repeat, stops recur
+  const std::vector<int> prompt = {259, 260, 259};
+  auto whole_text =
+      [&](const std::vector<int>& tokens) {  // the definition: decode(prompt + tokens) past decode(prompt)
+        std::vector<int> all(prompt.begin(), prompt.end());
+        for (int t : tokens)
+          if (t < tok->vocab_size()) all.push_back(t);
+        const std::string p = tok->decode(prompt), t = tok->decode(all);
+        EXPECT_TRUE(t.starts_with(p));
+        return t.substr(p.size());
+      };
+  // One thread: a model this small only waits on the others (and the test runs many decodings).
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  int stopped = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    GenerateOptions o = opts({.strategy = Strategy::kSample, .max_new = 300, .seed = seed});
+    const GeneratedSequence full = generate(g, tok.get(), prompt, o).sequences[0];
+    const std::string text = whole_text(full.tokens);
+    ASSERT_EQ(full.text, text);
+    std::vector<std::string> texts;  // texts[n]: the whole text of the first n tokens
+    for (size_t n = 0; n <= full.tokens.size(); ++n)
+      texts.push_back(whole_text({full.tokens.begin(), full.tokens.begin() + n}));
+    // Stops taken from the text's late part, so they first appear after many tokens.
+    for (size_t len : {1, 2, 3, 5}) {
+      for (int min_new : {0, 150}) {
+        o.stop = {text.substr(text.size() * (6 + len) / 13, len)};
+        o.min_new = min_new;
+        size_t k = min_new;
+        while (k <= full.tokens.size() && (k == 0 || find_stop(texts[k], o.stop) == std::string::npos)) ++k;
+        const GeneratedSequence got = generate(g, tok.get(), prompt, o).sequences[0];
+        if (k > full.tokens.size()) {
+          EXPECT_EQ(got.finish_reason, FinishReason::kLength);
+          EXPECT_EQ(got.tokens, full.tokens);
+          continue;
+        }
+        ++stopped;
+        EXPECT_EQ(got.finish_reason, FinishReason::kStop) << seed << " " << len;
+        EXPECT_EQ(got.tokens, std::vector<int>(full.tokens.begin(), full.tokens.begin() + k)) << seed << " " << len;
+        const std::string want = whole_text(got.tokens);
+        EXPECT_EQ(got.text, want.substr(0, find_stop(want, o.stop)));
+      }
+    }
+  }
+  omp_set_num_threads(threads);
+  EXPECT_GT(stopped, 20);
 }
 
 }  // namespace

@@ -58,10 +58,14 @@ using OnToken = std::function<bool(int seq, int token, float logprob)>;
 // (the pass's hidden states) and the raw logits (M, V) of the M live hypotheses: the explainer
 // watches the loop through it.
 using OnPass = std::function<void(int step, const Workspace& ws, std::span<const float> logits)>;
+// Called at each step before the strategy chooses, with the logits (M, V) it chooses from: the
+// pass's, after the penalties and the min-new EOS ban. The explainer shows the sampler on them.
+using OnChoose = std::function<void(int step, std::span<const float> logits)>;
 
 struct DecodeHooks {
   OnToken on_token;
   OnPass on_pass;
+  OnChoose on_choose;
   // Test-only: after each cached pass, the cache and the first live sequence, so that a test
   // can corrupt the cache and prove the explainer's h_t check reports it (explain_test.cc).
   std::function<void(KvCache& cache, const KvSeq& seq, int step)> after_pass;

@@ -53,11 +53,12 @@ const std::vector<GenerateField>& generate_fields() {
       {"eos",
        "eos",
        "eos",
-       "end-of-sequence token id (default: config.json's eos_token_id, else the tokenizer's, e.g. GPT-2's 50256; "
-       "-1 = none)",
+       "end-of-sequence token id (default: the model's EOS: config.json's eos_token_id, else the tokenizer's, "
+       "e.g. GPT-2's 50256; -1 = none)",
        {},
        K::kInt,
-       [](S& s) -> void* { return &s.eos; }},
+       [](S& s) -> void* { return &s.eos; },
+       true},
       {"stop", "stop", "stop", "stop string (repeatable)", {}, K::kStrings, [](S& s) -> void* { return &s.stop; }},
       {"temperature",
        "temperature",

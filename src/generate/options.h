@@ -74,6 +74,9 @@ struct GenerateField {
   std::vector<Strategy> only_for;  // empty: every strategy
   enum Kind { kInt, kFloat, kBool, kString, kStrings, kU64 } kind;
   std::function<void*(GenerateSettings&)> at;  // where the value lives
+  // The value in GenerateSettings stands for "the model's" (eos: -1 until the front end reads
+  // the model's EOS), so --help shows no default beside the flag; the help text says it.
+  bool default_from_model = false;
 };
 const std::vector<GenerateField>& generate_fields();
 const GenerateField* find_generate_field(const std::string& id);

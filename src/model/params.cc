@@ -52,45 +52,6 @@ std::vector<ParamTensor> llama_table(const Config& c) {
   return t;
 }
 
-// Floats of one Llama layer, in the order of llama_table.
-size_t llama_layer_floats(const Config& c) {
-  const size_t C = c.n_embd, QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
-  return 2 * C + QKV * C + (c.qkv_bias ? QKV : 0) + C * Q + (c.o_bias ? C : 0) + 2 * I * C + (c.mlp_bias ? 2 * I : 0) +
-         C * I + (c.mlp_bias ? C : 0);
-}
-
-template <class F>
-LayerViews<F> llama_layer_views(const Config& c, F* base, int l) {
-  const size_t C = c.n_embd, QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
-  F* p = base + size_t(c.vocab_size) * C + llama_layer_floats(c) * l;
-  LayerViews<F> v{};
-  auto take = [&p](size_t n) {
-    F* r = p;
-    p += n;
-    return r;
-  };
-  v.ln1w = take(C);
-  v.qkvw = take(QKV * C);
-  if (c.qkv_bias) v.qkvb = take(QKV);
-  v.attprojw = take(C * Q);
-  if (c.o_bias) v.attprojb = take(C);
-  v.ln2w = take(C);
-  v.fcw = take(2 * I * C);
-  if (c.mlp_bias) v.fcb = take(2 * I);
-  v.fcprojw = take(C * I);
-  if (c.mlp_bias) v.fcprojb = take(C);
-  return v;
-}
-
-template <class F>
-ModelViews<F> llama_model_views(const Config& c, F* base) {
-  const size_t C = c.n_embd;
-  ModelViews<F> v{};
-  v.wte = base;
-  v.lnfw = base + size_t(c.vocab_size) * C + llama_layer_floats(c) * c.n_layer;
-  v.lm_head = c.tie_word_embeddings ? v.wte : v.lnfw + C;
-  return v;
-}
 }  // namespace
 
 std::vector<ParamTensor> param_table(const Config& c) {
@@ -126,42 +87,51 @@ std::vector<ParamTensor> param_table(const Config& c) {
 size_t param_count(const std::vector<ParamTensor>& table) { return table.back().offset + table.back().numel; }
 
 namespace {
-// Offsets follow param_table: wte, wpe, then 12 tensors a layer, then ln_f, then lm_head.
-size_t layer_offset(const Config& c, int l) {
+// The floats of each tensor of one layer, in param_table's buffer order (0: the architecture
+// has none). GPT-2 and Llama share the order; Llama lacks the norms' biases, and its attention
+// and MLP biases are optional.
+struct LayerSizes {
+  size_t ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb;
+  size_t total() const {
+    return ln1w + ln1b + qkvw + qkvb + attprojw + attprojb + ln2w + ln2b + fcw + fcb + fcprojw + fcprojb;
+  }
+};
+
+LayerSizes layer_sizes(const Config& c) {
   const size_t C = c.n_embd;
-  const size_t per_layer =
-      4 * C /* ln_1, ln_2 */ + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C);
-  return size_t(c.vocab_size) * C + size_t(c.n_positions) * C + per_layer * l;
+  if (!c.llama()) return {C, C, 3 * C * C, 3 * C, C * C, C, C, C, 4 * C * C, 4 * C, 4 * C * C, C};
+  const size_t QKV = c.qkv_dim(), Q = c.q_dim(), I = c.intermediate_size;
+  return {C, 0, QKV * C,   c.qkv_bias ? QKV : 0,   C * Q, c.o_bias ? C : 0,
+          C, 0, 2 * I * C, c.mlp_bias ? 2 * I : 0, C * I, c.mlp_bias ? C : 0};
+}
+
+// Where layer l starts: after the embeddings (wte; GPT-2's wpe too) and l layers.
+size_t layer_offset(const Config& c, int l) {
+  const size_t C = c.n_embd, embeddings = size_t(c.vocab_size) * C + (c.llama() ? 0 : size_t(c.n_positions) * C);
+  return embeddings + layer_sizes(c).total() * l;
 }
 
 template <class F>
 LayerViews<F> layer_views_of(const Config& c, F* base, int l) {
-  const size_t C = c.n_embd;
+  const LayerSizes n = layer_sizes(c);
   F* p = base + layer_offset(c, l);
-  LayerViews<F> v{};
-  v.ln1w = p;
-  p += C;
-  v.ln1b = p;
-  p += C;
-  v.qkvw = p;
-  p += 3 * C * C;
-  v.qkvb = p;
-  p += 3 * C;
-  v.attprojw = p;
-  p += C * C;
-  v.attprojb = p;
-  p += C;
-  v.ln2w = p;
-  p += C;
-  v.ln2b = p;
-  p += C;
-  v.fcw = p;
-  p += 4 * C * C;
-  v.fcb = p;
-  p += 4 * C;
-  v.fcprojw = p;
-  p += 4 * C * C;
-  v.fcprojb = p;
+  LayerViews<F> v{};  // a tensor the architecture lacks stays null
+  auto take = [&p](F*& view, size_t floats) {
+    if (floats) view = p;
+    p += floats;
+  };
+  take(v.ln1w, n.ln1w);
+  take(v.ln1b, n.ln1b);
+  take(v.qkvw, n.qkvw);
+  take(v.qkvb, n.qkvb);
+  take(v.attprojw, n.attprojw);
+  take(v.attprojb, n.attprojb);
+  take(v.ln2w, n.ln2w);
+  take(v.ln2b, n.ln2b);
+  take(v.fcw, n.fcw);
+  take(v.fcb, n.fcb);
+  take(v.fcprojw, n.fcprojw);
+  take(v.fcprojb, n.fcprojb);
   return v;
 }
 
@@ -170,27 +140,19 @@ ModelViews<F> model_views_of(const Config& c, F* base) {
   const size_t C = c.n_embd;
   ModelViews<F> v{};
   v.wte = base;
-  v.wpe = base + size_t(c.vocab_size) * C;
+  if (!c.llama()) v.wpe = base + size_t(c.vocab_size) * C;
   v.lnfw = base + layer_offset(c, c.n_layer);
-  v.lnfb = v.lnfw + C;
-  v.lm_head = c.tie_word_embeddings ? v.wte : v.lnfb + C;
+  if (!c.llama()) v.lnfb = v.lnfw + C;
+  v.lm_head = c.tie_word_embeddings ? v.wte : v.lnfw + (c.llama() ? C : 2 * C);
   return v;
 }
 
 }  // namespace
 
-LayerParams layer_views(const Config& c, const float* base, int l) {
-  return c.llama() ? llama_layer_views(c, base, l) : layer_views_of(c, base, l);
-}
-LayerGrads layer_views(const Config& c, float* base, int l) {
-  return c.llama() ? llama_layer_views(c, base, l) : layer_views_of(c, base, l);
-}
-ModelParams model_views(const Config& c, const float* base) {
-  return c.llama() ? llama_model_views(c, base) : model_views_of(c, base);
-}
-ModelGrads model_views(const Config& c, float* base) {
-  return c.llama() ? llama_model_views(c, base) : model_views_of(c, base);
-}
+LayerParams layer_views(const Config& c, const float* base, int l) { return layer_views_of(c, base, l); }
+LayerGrads layer_views(const Config& c, float* base, int l) { return layer_views_of(c, base, l); }
+ModelParams model_views(const Config& c, const float* base) { return model_views_of(c, base); }
+ModelGrads model_views(const Config& c, float* base) { return model_views_of(c, base); }
 
 void init_params(const Config& c, float* base, unsigned long seed) {
   Rng rng(seed);

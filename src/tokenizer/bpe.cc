@@ -4,9 +4,6 @@
 //   3. merge adjacent symbols by merges.txt rank, lowest first, until no ranked pair remains.
 // Bytes the regex cannot match (invalid UTF-8) become pieces of their own, so encoding is
 // lossless for any input.
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,19 +18,6 @@
 namespace tf {
 
 namespace {
-
-void append_utf8(std::string& s, int cp) {
-  if (cp < 0x80) {
-    s += char(cp);
-  } else if (cp < 0x800) {
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  } else {
-    s += char(0xE0 | (cp >> 12));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes the code points of a (valid, small) UTF-8 string; -1 on malformed input.
 std::vector<int> utf8_codepoints(const std::string& s) {
@@ -60,34 +44,11 @@ class BpeTokenizer final : public Tokenizer {
                const std::string& merges_label) {
     load_vocab(vocab, vocab_label);
     load_merges(merges, merges_label);
-    int err = 0;
-    PCRE2_SIZE off = 0;
-    re_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
-                        PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
-    if (!re_) throw Error("cannot compile GPT-2's pre-tokenizer pattern (PCRE2 error " + std::to_string(err) + ")");
-    pcre2_jit_compile(re_, PCRE2_JIT_COMPLETE);  // a speed-up only; falls back when absent
   }
-  ~BpeTokenizer() override { pcre2_code_free(re_); }
 
   std::vector<int> encode(std::string_view text) const override {
     std::vector<int> ids;
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(re_, nullptr);
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    size_t pos = 0;
-    while (pos < text.size()) {
-      const int rc = pcre2_match(re_, subject, text.size(), pos, 0, md, nullptr);
-      size_t s = text.size(), e = text.size();
-      if (rc > 0) {
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-        s = ov[0];
-        e = ov[1];
-      }
-      if (s > pos) bpe_piece(text.substr(pos, s - pos), ids);  // bytes no pattern matched
-      if (e == s) break;
-      bpe_piece(text.substr(s, e - s), ids);
-      pos = e;
-    }
-    pcre2_match_data_free(md);
+    pre_.split(text, [&](std::string_view piece) { bpe_piece(piece, ids); });
     return ids;
   }
   const std::string& token_bytes(int id) const override {
@@ -113,7 +74,7 @@ class BpeTokenizer final : public Tokenizer {
 
   void load_vocab(const nlohmann::json& j, const std::string& path) {
     if (!j.is_object() || j.empty()) throw Error(path + ": expected an object {token: id}");
-    const auto cp = bytes_to_unicode();
+    const std::vector<int>& cp = bytes_to_unicode();
     std::unordered_map<int, int> inv;
     for (int b = 0; b < 256; ++b) inv[cp[b]] = b;
     bytes_.assign(j.size(), std::string());
@@ -136,9 +97,7 @@ class BpeTokenizer final : public Tokenizer {
       id_of_[tok] = id;
     }
     for (int b = 0; b < 256; ++b) {
-      std::string s;
-      append_utf8(s, cp[b]);
-      auto it = id_of_.find(s);
+      auto it = id_of_.find(byte_level_text(std::string(1, char(b))));
       if (it == id_of_.end()) throw Error(path + ": missing the byte token for byte " + std::to_string(b));
       byte_id_[b] = it->second;
     }
@@ -212,7 +171,7 @@ class BpeTokenizer final : public Tokenizer {
   std::unordered_map<std::string, int> id_of_;
   int byte_id_[256] = {};
   std::unordered_map<uint64_t, Merge> merges_;
-  pcre2_code* re_ = nullptr;
+  Gpt2PreTokenizer pre_;
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<std::string, std::vector<int>> cache_;
 };

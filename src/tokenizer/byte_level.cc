@@ -7,19 +7,23 @@
 
 namespace tf {
 
-std::vector<int> bytes_to_unicode() {
-  std::vector<int> cp(256, -1);
-  int next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    cp[b] = printable ? b : next++;
-  }
-  return cp;
+const std::vector<int>& bytes_to_unicode() {
+  static const std::vector<int> table = [] {
+    std::vector<int> cp(256, -1);
+    int next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+      cp[b] = printable ? b : next++;
+    }
+    return cp;
+  }();
+  return table;
 }
 
 std::string byte_level_text(std::string_view bytes) {
-  static const std::vector<int> cp = bytes_to_unicode();
+  const std::vector<int>& cp = bytes_to_unicode();
   std::string s;
+  s.reserve(bytes.size() * 2);
   for (unsigned char b : bytes) {
     const int c = cp[b];  // < 0x800 always: two UTF-8 bytes at most
     if (c < 0x80) {

@@ -4,7 +4,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "tokenizer/hf_pretokenizer.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/unicode_norm.h"
 
 namespace tf {
@@ -72,7 +72,7 @@ void strip(std::string& s, const std::string& c, int start, int stop) {
 std::string byte_level_to_bytes(const std::string& token) {
   static const std::unordered_map<int, char> inverse = [] {
     std::unordered_map<int, char> m;
-    const auto& cp = byte_level_code_points();
+    const std::vector<int>& cp = bytes_to_unicode();
     for (int b = 0; b < 256; ++b) m[cp[b]] = char(b);
     return m;
   }();

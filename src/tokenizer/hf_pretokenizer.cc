@@ -1,38 +1,10 @@
 #include "tokenizer/hf_pretokenizer.h"
 
 #include "core/error.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
 
 namespace tf {
-
-namespace {
-
-// The regex of ByteLevel's use_regex (huggingface/tokenizers pre_tokenizers/byte_level.rs).
-constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-void append_utf8(std::string& s, int cp) {
-  if (cp < 0x80) {
-    s += char(cp);
-  } else {  // the table's code points are below U+0800
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  }
-}
-
-}  // namespace
-
-const std::vector<int>& byte_level_code_points() {
-  static const std::vector<int> cp = [] {
-    std::vector<int> t(256);
-    int next = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      t[b] = printable ? b : next++;
-    }
-    return t;
-  }();
-  return cp;
-}
 
 PreTokenizer::PreTokenizer(const nlohmann::json& j, const std::string& where, const std::string& key) {
   parse(j, where, key);
@@ -71,6 +43,7 @@ void PreTokenizer::parse(const nlohmann::json& j, const std::string& where, cons
         {std::make_shared<Regex>(pat, literal, where + ": " + key + ".pattern"), behavior == "Isolated", false});
   } else if (type == "ByteLevel") {
     const bool prefix = flag("add_prefix_space", true);
+    // use_regex: GPT-2's pattern (huggingface/tokenizers pre_tokenizers/byte_level.rs).
     if (flag("use_regex", true))
       splits_.push_back({std::make_shared<Regex>(kGpt2Pattern, false, "ByteLevel"), true, prefix});
     else if (prefix)
@@ -104,15 +77,8 @@ std::vector<std::string> PreTokenizer::operator()(std::string_view text) const {
     }
     words.swap(next);
   }
-  if (byte_level_) {
-    const std::vector<int>& cp = byte_level_code_points();
-    for (std::string& w : words) {
-      std::string mapped;
-      mapped.reserve(w.size() * 2);
-      for (unsigned char c : w) append_utf8(mapped, cp[c]);
-      w.swap(mapped);
-    }
-  }
+  if (byte_level_)
+    for (std::string& w : words) w = byte_level_text(w);
   std::erase_if(words, [](const std::string& w) { return w.empty(); });
   return words;
 }

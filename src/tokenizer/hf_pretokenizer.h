@@ -33,8 +33,4 @@ class PreTokenizer {
   bool byte_level_ = false;
 };
 
-// GPT-2's byte-to-code-point table (openai/gpt-2 encoder.py bytes_to_unicode): printable
-// bytes stand for themselves, the others for U+0100 onwards. Index: byte; value: code point.
-const std::vector<int>& byte_level_code_points();
-
 }  // namespace tf

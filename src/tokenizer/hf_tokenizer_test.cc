@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/hf_bpe.h"
+#include "tokenizer/spm_test_tokenizer.h"
 #include "tokenizer/unicode_norm.h"
 
 namespace tf {
@@ -131,53 +132,6 @@ TEST(UnicodeNorm, NfcComposesAndKeepsInvalidBytes) {
                               "e\xCC\x81\xC3",
                               UnicodeForm::kNfc),
             "a\xFF\xC3\xA9\xC3");
-}
-
-// A sentencepiece-style tokenizer.json in the Llama-2 manner, small enough to check by hand.
-std::string write_spm_tokenizer(const json& model_type = "BPE") {
-  const std::string dir = testing::TempDir() + "/hf_spm";
-  std::filesystem::create_directories(dir);
-  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    vocab[name] = 3 + b;
-  }
-  int next = 259;
-  for (const char* t : {"\u2581", "h", "i", "\u2581h", "\u2581hi"}) vocab[t] = next++;
-  const json j = {
-      {"added_tokens",
-       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-        {{"id", 1}, {"content", "<s>"}, {"special", true}},
-        {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
-      {"normalizer",
-       {{"type", "Sequence"},
-        {"normalizers",
-         {{{"type", "Prepend"}, {"prepend", "\u2581"}},
-          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}}},
-      {"pre_tokenizer", nullptr},
-      {"post_processor",
-       {{"type", "TemplateProcessing"},
-        {"single",
-         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
-      {"decoder",
-       {{"type", "Sequence"},
-        {"decoders",
-         {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
-          {{"type", "ByteFallback"}},
-          {{"type", "Fuse"}},
-          {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
-      {"model",
-       {{"type", model_type},
-        {"vocab", vocab},
-        {"merges", {"\u2581 h", "\u2581h i"}},
-        {"unk_token", "<unk>"},
-        {"byte_fallback", true},
-        {"fuse_unk", true}}}};
-  std::ofstream(dir + "/tokenizer.json") << j.dump();
-  std::ofstream(dir + "/tokenizer_config.json") << json({{"bos_token", "<s>"}, {"eos_token", "</s>"}}).dump();
-  return dir;
 }
 
 TEST(HfTokenizer, SentencepieceStyleEncodesAndDecodes) {

@@ -82,6 +82,10 @@ void validate_options(const TrainOptions& o) {
   need(o.batch >= 1 && o.seq >= 1 && o.accum >= 1, "--batch, --seq and --accum must be >= 1");
   need(o.lr >= 0 && o.min_lr >= 0, "--lr and --min-lr must be >= 0");
   need(o.warmup >= 0, "--warmup must be >= 0");
+  // A warm-up that outlasts the run never reaches --lr nor decays. A time-planned run caps it
+  // instead (Trainer::warmup), as its plan is not known yet.
+  need(o.max_time_s > 0 || o.warmup < o.steps,
+       "--warmup " + std::to_string(o.warmup) + " must be below --steps " + std::to_string(o.steps));
   need(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1/--beta2 must be in [0, 1)");
   need(o.eps > 0, "--eps must be > 0");
   need(o.weight_decay >= 0 && o.grad_clip >= 0, "--weight-decay and --grad-clip must be >= 0");

@@ -209,7 +209,7 @@ double Trainer::train_step(long s, double* grad_norm) {
   const double norm = clip_grad_norm(grads_.data(), grads_.size(), opt_.grad_clip);
   if (grad_norm) *grad_norm = norm;
   if (!std::isfinite(loss) || !std::isfinite(norm)) return loss + norm;  // the caller stops
-  const double lr = lr_at(s, opt_.lr, opt_.min_lr, opt_.warmup, opt_.steps, opt_.lr_schedule);
+  const double lr = lr_at(s, opt_.lr, opt_.min_lr, warmup(), opt_.steps, opt_.lr_schedule);
   optim_->step(model_->mutable_params().data(), grads_.data(), lr);
   return loss;
 }
@@ -251,6 +251,10 @@ long Trainer::plan_steps(long done, double step_s, double budget_s, bool overhea
   return done + long(std::max(0.0, more));
 }
 
+long Trainer::warmup() const {
+  return opt_.max_time_s > 0 && opt_.steps > 0 ? std::min(opt_.warmup, opt_.steps / 2) : opt_.warmup;
+}
+
 RunResult Trainer::run(const std::function<void(const StepReport&)>& on_step, const std::atomic<bool>* stop) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -283,7 +287,7 @@ RunResult Trainer::run(const std::function<void(const StepReport&)>& on_step, co
     const auto ts = Clock::now();
     StepReport r;
     r.step = s + 1;
-    r.lr = lr_at(s, opt_.lr, opt_.min_lr, opt_.warmup, opt_.steps, opt_.lr_schedule);
+    r.lr = lr_at(s, opt_.lr, opt_.min_lr, warmup(), opt_.steps, opt_.lr_schedule);
     r.loss = train_step(s, &r.grad_norm);
     if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm))
       throw Error("step " + std::to_string(s + 1) + ": " + (std::isfinite(r.loss) ? "the gradient norm" : "the loss") +
@@ -306,6 +310,11 @@ RunResult Trainer::run(const std::function<void(const StepReport&)>& on_step, co
       while (plan_at < kPlans && since(t0) >= kPlanAt[plan_at] * budget) ++plan_at;
       last_plan = Clock::now();
       last_plan_done = done;
+    } else if (budgeted && opt_.steps > s + 1 && plan_at > 0 && done >= 3) {
+      // Between revisions the plan only shrinks, as soon as the steps left would overrun (the
+      // machine slowed): the schedule then ends at its last step instead of being cut short.
+      const double agreed = dist.allreduce_sum(step_est) / dist.size();
+      opt_.steps = std::min(opt_.steps, std::max(s + 1, plan_steps(s + 1, agreed, budget - since(t0), true)));
     }
     r.steps = opt_.steps;
     r.tokens_per_second = double(opt_.batch) * opt_.seq * opt_.accum / dt;

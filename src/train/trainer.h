@@ -62,6 +62,9 @@ class Trainer {
   // Steps that fit in budget_s seconds from step `done` on, at step_s a step (which may already
   // include the periodic evaluations and saves), the final evaluation and save reserved.
   long plan_steps(long done, double step_s, double budget_s, bool overhead_included) const;
+  // --warmup, capped at half the planned steps when a time budget planned them: a plan shorter
+  // than the warm-up would otherwise never reach --lr nor decay.
+  long warmup() const;
   double eval_seconds(double step_s) const;
   TrainOptions opt_;
   std::unique_ptr<Model> model_;
