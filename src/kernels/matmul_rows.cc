@@ -22,6 +22,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -107,6 +109,61 @@ TF_AVX512 void block512(float* out, const float* x, const W* w, const float* bia
     }
 }
 
+// bf16 weights on AVX-512: 32 bf16 in one load are 16 floats twice over, the even ones by a
+// 16-bit shift and the odd ones by masking off the low halves, two cheap instructions where
+// widening (vpmovzxwd, a cross-lane shuffle) costs more: with it the bf16 kernel was bound by
+// instructions rather than by memory (docs/gemm.md). x comes de-interleaved to match
+// (deinterleave32): in each chunk of 32, its 16 even elements, then its 16 odd ones.
+template <int MB, int RB>
+TF_AVX512 void block512_bf16(float* out, const float* xp, const uint16_t* w, const float* bias, int C, int OC, int o0,
+                             bool prefetch) {
+  const __m512i odd = _mm512_set1_epi32(int(0xffff0000u));
+  __m512 acc[MB][RB];
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < RB; ++r) acc[m][r] = _mm512_setzero_ps();
+  const uint16_t* wr = w + size_t(o0) * C;
+  int c = 0;
+  for (; c + 32 <= C; c += 32) {  // one cache line of each row
+    __m512 we[RB], wo[RB];
+    for (int r = 0; r < RB; ++r) {
+      const __m512i v = _mm512_loadu_si512(wr + size_t(r) * C + c);
+      we[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      wo[r] = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+    }
+    if (prefetch)
+      for (int r = 0; r < RB; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + kAhead * RB) * C + c), _MM_HINT_T0);
+    for (int m = 0; m < MB; ++m) {
+      const __m512 xe = _mm512_loadu_ps(xp + size_t(m) * C + c), xo = _mm512_loadu_ps(xp + size_t(m) * C + c + 16);
+      for (int r = 0; r < RB; ++r) {
+        acc[m][r] = _mm512_fmadd_ps(xe, we[r], acc[m][r]);
+        acc[m][r] = _mm512_fmadd_ps(xo, wo[r], acc[m][r]);
+      }
+    }
+  }
+  for (int m = 0; m < MB; ++m)  // the tail of xp is x's, in order
+    for (int r = 0; r < RB; ++r) {
+      const float s = tail(_mm512_reduce_add_ps(acc[m][r]), xp + size_t(m) * C, wr + size_t(r) * C, c, C);
+      out[size_t(m) * OC + o0 + r] = s + (bias ? bias[o0 + r] : 0.0f);
+    }
+}
+
+// xp (M,C) = x with each whole chunk of 32 reordered as [its 16 even | its 16 odd elements];
+// the tail (C mod 32) as it is.
+void deinterleave32(float* xp, const float* x, int M, int C) {
+  const int C32 = C / 32 * 32;
+  for (int m = 0; m < M; ++m) {
+    const float* xm = x + size_t(m) * C;
+    float* pm = xp + size_t(m) * C;
+    for (int c = 0; c < C32; c += 32)
+      for (int i = 0; i < 16; ++i) {
+        pm[c + i] = xm[c + 2 * i];
+        pm[c + 16 + i] = xm[c + 2 * i + 1];
+      }
+    for (int c = C32; c < C; ++c) pm[c] = xm[c];
+  }
+}
+
 // ---- AVX2: 8 lanes
 TF_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 TF_AVX2 inline __m256 load8(const uint16_t* p) {
@@ -151,7 +208,9 @@ TF_AVX2 void block256(float* out, const float* x, const W* w, const float* bias,
 // ---- blocking, common to both
 template <bool kWide, int MB, int RB, typename W>
 void block(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0, bool prefetch) {
-  if constexpr (kWide)
+  if constexpr (kWide && std::is_same_v<W, uint16_t>)
+    block512_bf16<MB, RB>(out, x, w, bias, C, OC, o0, prefetch);
+  else if constexpr (kWide)
     block512<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
   else
     block256<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
@@ -241,6 +300,13 @@ template <typename W>
 void rows_isa(RowIsa isa, float* out, const float* inp, const W* w, const float* bias, int M, int C, int OC) {
   if (int(isa) > int(cpu_rows_isa())) isa = cpu_rows_isa();
 #if defined(__x86_64__)
+  if (isa == RowIsa::kAvx512 && std::is_same_v<W, uint16_t>) {
+    // x in block512_bf16's order; a buffer per calling thread, reused across steps.
+    thread_local std::vector<float> xp;
+    xp.resize(size_t(M) * C);
+    deinterleave32(xp.data(), inp, M, C);
+    return rows_any<true>(out, xp.data(), w, bias, M, C, OC);
+  }
   if (isa == RowIsa::kAvx512) return rows_any<true>(out, inp, w, bias, M, C, OC);
   if (isa == RowIsa::kAvx2) return rows_any<false>(out, inp, w, bias, M, C, OC);
 #endif
