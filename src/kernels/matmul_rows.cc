@@ -75,26 +75,19 @@ inline float tail(float s, const float* xm, const W* wr, int c, int C) {
 }
 
 // ---- AVX-512: 16 lanes
-TF_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-TF_AVX512 inline __m512 load16(const uint16_t* p) {
-  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-// Rows o0 .. o0+RB-1 of out for all MB rows of x.
-template <int MB, int RB, typename W>
-TF_AVX512 void block512(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
+// Rows o0 .. o0+RB-1 of out for all MB rows of x, fp32 weights (bf16: block512_bf16 below).
+template <int MB, int RB>
+TF_AVX512 void block512(float* out, const float* x, const float* w, const float* bias, int C, int OC, int o0,
                         bool prefetch) {
-  constexpr int kLine = 64 / sizeof(W);  // weights per cache line
   __m512 acc[MB][RB];
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < RB; ++r) acc[m][r] = _mm512_setzero_ps();
-  const W* wr = w + size_t(o0) * C;  // RB consecutive rows of C
+  const float* wr = w + size_t(o0) * C;  // RB consecutive rows of C
   int c = 0;
-  for (; c + 16 <= C; c += 16) {
+  for (; c + 16 <= C; c += 16) {  // one cache line of each row
     __m512 wv[RB];
-    for (int r = 0; r < RB; ++r) wv[r] = load16(wr + size_t(r) * C + c);
-    if (prefetch && c % kLine == 0)  // one cache line per row
+    for (int r = 0; r < RB; ++r) wv[r] = _mm512_loadu_ps(wr + size_t(r) * C + c);
+    if (prefetch)
       for (int r = 0; r < RB; ++r)
         _mm_prefetch(reinterpret_cast<const char*>(wr + size_t(r + kAhead * RB) * C + c), _MM_HINT_T0);
     for (int m = 0; m < MB; ++m) {
@@ -211,7 +204,7 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
   if constexpr (kWide && std::is_same_v<W, uint16_t>)
     block512_bf16<MB, RB>(out, x, w, bias, C, OC, o0, prefetch);
   else if constexpr (kWide)
-    block512<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
+    block512<MB, RB>(out, x, w, bias, C, OC, o0, prefetch);
   else
     block256<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
 }
@@ -220,7 +213,7 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
 // weight vectors and one of x, capped where more rows stopped paying (docs/gemm.md).
 template <bool kWide>
 constexpr int rows_per_task(int MB) {
-  if (kWide) return MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
+  if (kWide) return MB <= 1 ? 12 : MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
   return MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
 }
 
