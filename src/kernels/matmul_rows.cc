@@ -209,17 +209,20 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
     block256<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
 }
 
-// Rows of w per task: as many as the registers hold beside the MB·RB accumulators, RB
-// weight vectors and one of x, capped where more rows stopped paying (docs/gemm.md).
-template <bool kWide>
+// Rows of w per task: as many as the registers hold beside the MB·RB accumulators, RB weight
+// vectors (2·RB for AVX-512's bf16 halves) and x's, or where more rows stopped paying (M = 1:
+// the loads of a lone row of x need few registers). bf16 at M = 8 ran 1.9x slower than AVX2
+// with 3 rows, 1.16x with 2, as fast with 1 (docs/gemm.md).
+template <bool kWide, typename W>
 constexpr int rows_per_task(int MB) {
+  if (kWide && std::is_same_v<W, uint16_t>) return MB <= 1 ? 12 : MB <= 2 ? 6 : MB <= 3 ? 5 : MB <= 4 ? 4 : MB <= 6 ? 2 : 1;
   if (kWide) return MB <= 1 ? 12 : MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
   return MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
 }
 
 template <bool kWide, int MB, typename W>
 void rows(float* out, const float* x, const W* w, const float* bias, int C, int OC) {
-  constexpr int RB = rows_per_task<kWide>(MB);
+  constexpr int RB = rows_per_task<kWide, W>(MB);
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
   for (int b = 0; b < nblk; ++b) block<kWide, MB, RB, W>(out, x, w, bias, C, OC, b * RB, b + kAhead < nblk);
