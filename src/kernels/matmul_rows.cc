@@ -172,8 +172,7 @@ TF_AVX2 inline float hsum(__m256 v) {
 }
 
 template <int MB, int RB, typename W>
-TF_AVX2 void block256(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0,
-                      bool prefetch) {
+TF_AVX2 void block256(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o0, bool prefetch) {
   constexpr int kLine = 64 / sizeof(W);
   __m256 acc[MB][RB];
   for (int m = 0; m < MB; ++m)
@@ -215,7 +214,8 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
 // with 3 rows, 1.16x with 2, as fast with 1 (docs/gemm.md).
 template <bool kWide, typename W>
 constexpr int rows_per_task(int MB) {
-  if (kWide && std::is_same_v<W, uint16_t>) return MB <= 1 ? 12 : MB <= 2 ? 6 : MB <= 3 ? 5 : MB <= 4 ? 4 : MB <= 6 ? 2 : 1;
+  if (kWide && std::is_same_v<W, uint16_t>)
+    return MB <= 1 ? 12 : MB <= 2 ? 6 : MB <= 3 ? 5 : MB <= 4 ? 4 : MB <= 6 ? 2 : 1;
   if (kWide) return MB <= 1 ? 12 : MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
   return MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
 }
