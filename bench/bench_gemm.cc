@@ -4,7 +4,8 @@
 // head, 498 MB of fp32 weights, more than any cache) at M rows, through oneDNN's sgemm
 // (kind 0), the row kernel (1), the row kernel on bf16 weights (2), on Q8_0 weights (3: the
 // widest instruction set, 4: its AVX2 path), or the alternative Q8_0 kernel measured against
-// it (5: ggml's q8_0×q8_0 dot, x quantized per 32 and VNNI's vpdpbusd, below); GB/s counts the
+// it (5: ggml's q8_0×q8_0 dot, x quantized per 32 and VNNI's vpdpbusd, below); 6 and 7 are
+// kinds 1 and 2 on the AVX2 path (1 and 2 take the widest the CPU has). GB/s counts the
 // weight bytes streamed.
 //   build/bench_gemm --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -85,10 +86,10 @@ static void BM_decode_pass(benchmark::State& state) {
   size_t bytes = 0;
   for (Shape s : shapes) {
     const size_t n = size_t(s.in) * s.out;
-    if (kind == 2) {
+    if (kind == 2 || kind == 7) {
       wh.emplace_back(n, tf::float_to_bf16(0.01f));
       bytes += n * 2;
-    } else if (kind >= 3) {
+    } else if (kind >= 3 && kind <= 5) {
       std::vector<float> f(n);
       for (size_t i = 0; i < n; ++i) f[i] = 0.01f * float(int(i % 61) - 30);
       wq.emplace_back(n / 32);
@@ -115,7 +116,11 @@ static void BM_decode_pass(benchmark::State& state) {
           tf::quantize_row_q8_0(xq.data() + size_t(m) * s.in / 32, x.data() + size_t(m) * s.in, s.in);
         q8_rows_vnni(out.data(), xq, wq[i].data(), M, s.in, s.out);
 #endif
-      } else if (kind >= 3)
+      } else if (kind == 6)
+        tf::matmul_rows_isa(tf::RowIsa::kAvx2, out.data(), x.data(), w[i].data(), nullptr, M, s.in, s.out);
+      else if (kind == 7)
+        tf::matmul_rows_bf16_isa(tf::RowIsa::kAvx2, out.data(), x.data(), wh[i].data(), nullptr, M, s.in, s.out);
+      else if (kind >= 3)
         tf::matmul_rows_q8_0_isa(kind == 3 ? tf::Q8Isa::kAvx512 : tf::Q8Isa::kAvx2, out.data(), x.data(), wq[i].data(),
                                  nullptr, M, s.in, s.out);
       else if (kind == 0)
@@ -144,6 +149,13 @@ BENCHMARK(BM_decode_pass)
     ->Args({1, 5})
     ->Args({4, 3})
     ->Args({4, 5})
+    ->Args({1, 6})
+    ->Args({1, 7})
+    ->Args({4, 6})
+    ->Args({4, 7})
+    ->Args({8, 6})
+    ->Args({8, 2})
+    ->Args({8, 7})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_MAIN();

@@ -49,17 +49,26 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 void matmul_rows(float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
 // The same with bf16 weights w (OC,C), widened to fp32 on load; products and sums in fp32.
 void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C, int OC);
+// The instruction sets of the row kernels (fp32, bf16, Q8_0), widest last, chosen at run time
+// (never by M: a row's result must not depend on its batch). cpu_rows_isa() is the widest this
+// CPU runs; the _isa forms run a given one (capped at the CPU's), for tests and benchmarks.
+enum class RowIsa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+RowIsa cpu_rows_isa();
+const char* row_isa_name(RowIsa isa);
+void matmul_rows_isa(RowIsa isa, float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
+void matmul_rows_bf16_isa(RowIsa isa, float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C,
+                          int OC);
 // The same with Q8_0 weights w (OC, C/32 blocks), C a multiple of 32: each block is widened to
 // fp32 and scaled (d·q, exact), then fp32 FMAs, so the result is x · (the dequantized w) up to
 // summation order; each row's order is the same for every M. Instruction set chosen at run time.
 void matmul_rows_q8_0(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
 // Its naive twin, double accumulation: Σ_blocks d · Σ x·q (the reference in tests).
 void matmul_rows_q8_0_naive(float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C, int OC);
-// The instruction sets of the Q8_0 kernel, widest last; cpu_q8_0_isa() is the widest this CPU
-// runs. matmul_rows_q8_0_isa runs a given one (capped at the CPU's), for tests and benchmarks.
-enum class Q8Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+// cpu_q8_0_isa() is the widest instruction set the Q8_0 kernel runs here (its vector paths
+// also need F16C for the scales).
+using Q8Isa = RowIsa;
 Q8Isa cpu_q8_0_isa();
-const char* q8_0_isa_name(Q8Isa isa);
+inline const char* q8_0_isa_name(Q8Isa isa) { return row_isa_name(isa); }
 void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
                           int OC);
 // dinp (N,C) = dout · w (written, may be null); dw (OC,C) += doutᵀ · inp; dbias (OC) += Σ dout.

@@ -38,33 +38,65 @@ TEST(Gemm, MatchesNaiveTwinOnOddShapesAndStrides) {
       }
 }
 
-TEST(MatmulRows, MatchesNaiveTwinForEveryRowCount) {
-  // 1..19 rows (the 8-row kernels and the blocks of 8 beyond), C with and without a tail of the
-  // 8-lane loop, OC not a multiple of any row block.
-  for (int M = 1; M <= 19; ++M)
-    for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 1}, {13, 7}, {64, 50}, {129, 13}})
-      for (int with_bias = 0; with_bias < 2; ++with_bias) {
-        auto x = randn(size_t(M) * C, 11), w = randn(size_t(OC) * C, 12), b = randn(OC, 13);
-        std::vector<float> got(size_t(M) * OC, 99.0f), want(size_t(M) * OC);
-        for (int i = 0; i < M; ++i)
-          for (int o = 0; o < OC; ++o) want[size_t(i) * OC + o] = with_bias ? b[o] : 0.0f;
-        matmul_rows(got.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, M, C, OC);
+// Every instruction set this CPU runs (AVX-512, AVX2, scalar) against the naive twin: 1..19
+// rows (the 8-row kernels and the blocks of 8 beyond), C with and without a tail of the 8- and
+// 16-lane loops, OC not a multiple of any row block (3, 4, 6, 8 rows per task).
+TEST(MatmulRows, MatchesNaiveTwinForEveryRowCountOnEveryInstructionSet) {
+  for (int isa = 0; isa <= int(cpu_rows_isa()); ++isa)
+    for (int M = 1; M <= 19; ++M)
+      for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 1}, {13, 7}, {64, 50}, {129, 13}, {40, 29}})
+        for (int with_bias = 0; with_bias < 2; ++with_bias) {
+          auto x = randn(size_t(M) * C, 11), w = randn(size_t(OC) * C, 12), b = randn(OC, 13);
+          std::vector<float> got(size_t(M) * OC, 99.0f), want(size_t(M) * OC);
+          for (int i = 0; i < M; ++i)
+            for (int o = 0; o < OC; ++o) want[size_t(i) * OC + o] = with_bias ? b[o] : 0.0f;
+          matmul_rows_isa(RowIsa(isa), got.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, M, C, OC);
+          gemm_naive(false, true, M, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, want.data(), OC);
+          EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C)))
+              << row_isa_name(RowIsa(isa)) << " " << M << " rows, C " << C << ", OC " << OC;
+        }
+}
+
+TEST(MatmulRows, Bf16WeightsMatchTheNaiveTwinOnTheRoundedFloatsOnEveryInstructionSet) {
+  for (int isa = 0; isa <= int(cpu_rows_isa()); ++isa)
+    for (int M = 1; M <= 9; ++M)
+      for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 3}, {29, 7}, {96, 40}, {48, 17}}) {
+        auto x = randn(size_t(M) * C, 21), w = randn(size_t(OC) * C, 22), b = randn(OC, 23);
+        std::vector<uint16_t> wh(w.size());
+        for (size_t i = 0; i < w.size(); ++i) w[i] = bf16_to_float(wh[i] = float_to_bf16(w[i]));
+        std::vector<float> got(size_t(M) * OC), want(size_t(M) * OC);
+        for (int i = 0; i < M; ++i) std::copy(b.begin(), b.end(), want.begin() + size_t(i) * OC);
+        matmul_rows_bf16_isa(RowIsa(isa), got.data(), x.data(), wh.data(), b.data(), M, C, OC);
         gemm_naive(false, true, M, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, want.data(), OC);
-        EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C))) << M << " rows, C " << C << ", OC " << OC;
+        EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C)))
+            << row_isa_name(RowIsa(isa)) << " " << M << " rows, C " << C;
       }
 }
 
-TEST(MatmulRows, Bf16WeightsMatchTheNaiveTwinOnTheRoundedFloats) {
-  for (int M = 1; M <= 9; ++M)
-    for (auto [C, OC] : std::vector<std::pair<int, int>>{{8, 3}, {29, 7}, {96, 40}}) {
-      auto x = randn(size_t(M) * C, 21), w = randn(size_t(OC) * C, 22), b = randn(OC, 23);
-      std::vector<uint16_t> wh(w.size());
-      for (size_t i = 0; i < w.size(); ++i) w[i] = bf16_to_float(wh[i] = float_to_bf16(w[i]));
-      std::vector<float> got(size_t(M) * OC), want(size_t(M) * OC);
-      for (int i = 0; i < M; ++i) std::copy(b.begin(), b.end(), want.begin() + size_t(i) * OC);
-      matmul_rows_bf16(got.data(), x.data(), wh.data(), b.data(), M, C, OC);
-      gemm_naive(false, true, M, OC, C, 1.0f, x.data(), C, w.data(), C, 1.0f, want.data(), OC);
-      EXPECT_LT(max_abs_diff(got, want), 1e-4f * std::sqrt(float(C))) << M << " rows, C " << C;
+// The server batches sequences into one step: a row's result must not depend on how many rows
+// it is batched with, bit for bit, on every instruction set, fp32 and bf16 weights alike.
+TEST(MatmulRows, ARowsResultDoesNotDependOnM) {
+  const int C = 83, OC = 53, Mmax = 19;  // C: a tail after the 16- and 8-lane loops
+  const auto x = randn(size_t(Mmax) * C, 61), w = randn(size_t(OC) * C, 62), b = randn(OC, 63);
+  std::vector<uint16_t> wh(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wh[i] = float_to_bf16(w[i]);
+  for (int isa = 0; isa <= int(cpu_rows_isa()); ++isa)
+    for (int bf16 = 0; bf16 < 2; ++bf16) {
+      const auto run = [&](float* out, const float* xs, int M) {
+        if (bf16)
+          matmul_rows_bf16_isa(RowIsa(isa), out, xs, wh.data(), b.data(), M, C, OC);
+        else
+          matmul_rows_isa(RowIsa(isa), out, xs, w.data(), b.data(), M, C, OC);
+      };
+      std::vector<float> alone(size_t(Mmax) * OC);
+      for (int m = 0; m < Mmax; ++m) run(alone.data() + size_t(m) * OC, x.data() + size_t(m) * C, 1);
+      for (int M = 2; M <= Mmax; ++M) {
+        std::vector<float> batch(size_t(M) * OC);
+        run(batch.data(), x.data(), M);
+        for (size_t i = 0; i < batch.size(); ++i)
+          ASSERT_EQ(batch[i], alone[i]) << row_isa_name(RowIsa(isa)) << (bf16 ? " bf16" : " fp32") << " M " << M
+                                        << " row " << i / OC;
+      }
     }
 }
 

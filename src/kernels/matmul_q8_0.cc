@@ -207,18 +207,6 @@ Q8Isa cpu_q8_0_isa() {
 #endif
 }
 
-const char* q8_0_isa_name(Q8Isa isa) {
-  switch (isa) {
-    case Q8Isa::kAvx512:
-      return "avx512";
-    case Q8Isa::kAvx2:
-      return "avx2";
-    case Q8Isa::kScalar:
-      break;
-  }
-  return "scalar";
-}
-
 void matmul_rows_q8_0_isa(Q8Isa isa, float* out, const float* inp, const BlockQ8_0* w, const float* bias, int M, int C,
                           int OC) {
   if (C % kQ8Block != 0) throw Error("matmul_rows_q8_0: C = " + std::to_string(C) + " is not a multiple of 32");
