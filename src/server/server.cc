@@ -330,7 +330,7 @@ void run_server(const ServerOptions& so) {
     if (field<bool>(j, "model", !so.model_dir.empty(), 0, 0)) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
       const std::vector<int> ids = served.tok->encode(prompt);
-      send_json(res, sequences_json(served.batcher->generate(ids, g), served.tok.get()));
+      send_json(res, sequences_json(served.batcher->generate(ids, g, client_gone(req)), served.tok.get()));
       return;
     }
     ToyOptions t = toy_options(j, so);
