@@ -62,9 +62,9 @@ class Job {
   bool ended_ = false;
   std::vector<GenerateResult> results_;  // per part
   std::string error_;                    // the first part's error
-  std::vector<int> stopped_;           // sequences the reader gave up
-  std::atomic<bool> stop_all_{false};  // the reader gave up on all of them
-  std::function<bool()> gone_;         // asked by the worker before each step: the client hung up
+  std::vector<int> stopped_;             // sequences the reader gave up
+  std::atomic<bool> stop_all_{false};    // the reader gave up on all of them
+  std::function<bool()> gone_;           // asked by the worker before each step: the client hung up
 };
 
 struct BatcherOptions {

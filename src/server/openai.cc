@@ -319,45 +319,48 @@ void completions(const httplib::Request& req, const json& j, Served& m, const Se
     return;
   }
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [&m, g, ask, prompts, n, chunk, ticket, stream_usage, id, created,
-                                                         gone = client_gone(req)](size_t, httplib::DataSink& sink) {
-    Events ev{sink};
-    long prompt_tokens = 0, completion_tokens = 0;
-    try {
-      if (ask.echo)
-        for (size_t p = 0; p < prompts.size(); ++p)
-          for (int i = 0; i < n; ++i) ev.send(chunk(int(p) * n + i, m.tok->decode(prompts[p]), nullptr, nullptr));
-      std::vector<std::string> rest(prompts.size() * n);
-      const std::vector<Run> runs =
-          run_prompts(m, prompts, g, ask, [&](int k, const std::string& text, const TokenInfo* info) {
-            if (!info) {  // the final flush: sent with the finish reason below
-              rest[k] = text;
-              return true;
-            }
-            json lp = nullptr;
-            if (ask.top_logprobs >= 0) lp = completion_logprobs(m, {*info}, 0, false);
-            return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(k, text, lp, nullptr));
-          }, gone);
-      for (size_t p = 0; p < prompts.size(); ++p) {
-        for (int i = 0; i < n; ++i)
-          ev.send(chunk(int(p) * n + i, rest[p * n + i], nullptr,
-                        openai_finish_reason(runs[p].result.sequences[i].finish_reason)));
-        prompt_tokens += long(prompts[p].size());
-        completion_tokens += runs[p].result.stats.new_tokens;
-      }
-      if (stream_usage)
-        ev.send(json{{"id", id},
-                     {"object", "text_completion"},
-                     {"created", created},
-                     {"model", m.name},
-                     {"choices", json::array()},
-                     {"usage", usage_json(prompt_tokens, completion_tokens)}});
-    } catch (const std::exception& e) {
-      ev.send(json{{"error", {{"message", e.what()}}}});
-    }
-    ev.end();
-    return true;
-  });
+  res.set_chunked_content_provider(
+      "text/event-stream", [&m, g, ask, prompts, n, chunk, ticket, stream_usage, id, created, gone = client_gone(req)](
+                               size_t, httplib::DataSink& sink) {
+        Events ev{sink};
+        long prompt_tokens = 0, completion_tokens = 0;
+        try {
+          if (ask.echo)
+            for (size_t p = 0; p < prompts.size(); ++p)
+              for (int i = 0; i < n; ++i) ev.send(chunk(int(p) * n + i, m.tok->decode(prompts[p]), nullptr, nullptr));
+          std::vector<std::string> rest(prompts.size() * n);
+          const std::vector<Run> runs = run_prompts(
+              m, prompts, g, ask,
+              [&](int k, const std::string& text, const TokenInfo* info) {
+                if (!info) {  // the final flush: sent with the finish reason below
+                  rest[k] = text;
+                  return true;
+                }
+                json lp = nullptr;
+                if (ask.top_logprobs >= 0) lp = completion_logprobs(m, {*info}, 0, false);
+                return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(k, text, lp, nullptr));
+              },
+              gone);
+          for (size_t p = 0; p < prompts.size(); ++p) {
+            for (int i = 0; i < n; ++i)
+              ev.send(chunk(int(p) * n + i, rest[p * n + i], nullptr,
+                            openai_finish_reason(runs[p].result.sequences[i].finish_reason)));
+            prompt_tokens += long(prompts[p].size());
+            completion_tokens += runs[p].result.stats.new_tokens;
+          }
+          if (stream_usage)
+            ev.send(json{{"id", id},
+                         {"object", "text_completion"},
+                         {"created", created},
+                         {"model", m.name},
+                         {"choices", json::array()},
+                         {"usage", usage_json(prompt_tokens, completion_tokens)}});
+        } catch (const std::exception& e) {
+          ev.send(json{{"error", {{"message", e.what()}}}});
+        }
+        ev.end();
+        return true;
+      });
 }
 
 // ---- /v1/chat/completions
@@ -503,8 +506,9 @@ void add_openai_routes(httplib::Server& srv, Served& m, const ServerOptions& so)
   });
   srv.Post("/v1/completions",
            [&](const httplib::Request& req, httplib::Response& res) { completions(req, parse_body(req), m, so, res); });
-  srv.Post("/v1/chat/completions",
-           [&](const httplib::Request& req, httplib::Response& res) { chat_completions(req, parse_body(req), m, so, res); });
+  srv.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    chat_completions(req, parse_body(req), m, so, res);
+  });
 }
 
 }  // namespace tf
