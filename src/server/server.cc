@@ -260,6 +260,8 @@ void run_server(const ServerOptions& so) {
                      {"max_new_tokens", so.max_new_tokens},
                      {"kv_rows", so.kv_rows},
                      {"max_running", so.max_running},
+                     {"max_queue", so.max_queue},
+                     {"backlog", so.backlog},
                      {"max_sentence_words", so.max_sentence_words}}},
                    {"batcher",
                     {{"steps", served.batcher->counters().steps},
