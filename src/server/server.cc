@@ -154,6 +154,9 @@ void run_server(const ServerOptions& so) {
 
   httplib::Server srv;
   srv.set_payload_max_length(so.max_body_bytes);
+  // A stream's reader may pause (its sends back up in the kernel's buffers) this long before its
+  // connection is given up; the batch never waits for it (batcher.h), only its HTTP thread does.
+  srv.set_write_timeout(30, 0);
   // A connection holds a thread while it is served or kept alive, and a request waiting for its
   // turn holds one too: enough threads that every admitted request and as many again can be
   // read and answered (a 503 is only useful if it comes at once).

@@ -64,6 +64,49 @@ function streamTexts(raw) {
     check(streamed.length === 8 && streamed.every((t, k) => t === all.choices.find((c) => c.index === k).text),
       "the array streamed equals it unstreamed");
 
+    // ---- the rest of the OpenAI surface of the issue
+    const models = await client.models.list();
+    check(models.data.length === 1 && models.data[0].id === model, "/v1/models lists the served model");
+    const fail = async (f) => { try { await f(); return null; } catch (e) { return e; } };
+    let e = await fail(() => client.completions.create({ model: "m", prompt: "x", max_tokens: 2, temprature: 0.5 }));
+    check(e && e.status === 400 && /unknown field.*temprature/.test(e.message), `an unknown field: ${e && e.message}`);
+    const wrong = await fetch(srv.url + "/v1/completions");
+    check(wrong.status === 405 && wrong.headers.get("allow") === "POST", "GET /v1/completions: 405 with Allow: POST");
+    const empty = await fetch(srv.url + "/v1/completions", { method: "POST" });
+    const emptyMsg = (await empty.json()).error.message;
+    check(empty.status === 400 && emptyMsg === "prompt is required", `an empty body: ${empty.status} ${emptyMsg}`);
+    e = await fail(() => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] }));
+    check(e && e.status === 400 && /no chat template/.test(e.message), "chat on a model without a template: a 400 saying so");
+    // Without a seed every request samples afresh; with one it repeats.
+    const sampled = (seed) => client.completions.create({ model: "m", prompt: "s", max_tokens: 16, temperature: 1, eos: -1,
+      ...(seed === undefined ? {} : { seed }) }).then((r) => r.choices[0].text);
+    const [u1, u2, s1, s2] = [await sampled(), await sampled(), await sampled(9), await sampled(9)];
+    check(u1 !== u2 && s1 === s2, "sampling without a seed differs per request; with a seed it repeats");
+    const help = execFileSync(bin, ["generate", "--help"]).toString();
+    check(/--seed[^\n]*=0[\s\S]*fresh seed per request/.test(help), "tformer generate --help says what --seed defaults to");
+    // echo with logprobs, and penalties: as tformer generate answers (the penalties' arithmetic is
+    // held against a naive twin in generate_test.cc; here, that the fields reach it).
+    const ec = await client.completions.create({ model: "m", prompt: "echo", max_tokens: 3, temperature: 0, eos: -1,
+      echo: true, logprobs: 1 });
+    const lp = ec.choices[0].logprobs;
+    check(ec.choices[0].text.startsWith("echo") && lp.tokens.length === 4 + 3 && lp.token_logprobs[0] === null &&
+      lp.token_logprobs.slice(1).every((x) => x <= 0), `echo + logprobs: ${JSON.stringify(ec.choices[0].text)}, ` +
+      `${lp.tokens.length} tokens, the first without a log-prob`);
+    const pen = await client.completions.create({ model: "m", prompt: "pen", max_tokens: 12, temperature: 0.8, seed: 4,
+      eos: -1, frequency_penalty: 1.5, presence_penalty: 0.7 });
+    const cliPen = JSON.parse(execFileSync(bin, ["generate", "--model", model, "--prompt", "pen", "--max-new", "12",
+      "--strategy", "sample", "--temperature", "0.8", "--seed", "4", "--eos", "-1", "--frequency-penalty", "1.5",
+      "--presence-penalty", "0.7", "--json"]).toString()).sequences[0].text;
+    const noPen = await client.completions.create({ model: "m", prompt: "pen", max_tokens: 12, temperature: 0.8, seed: 4,
+      eos: -1 });
+    check(pen.choices[0].text === cliPen && noPen.choices[0].text !== cliPen,
+      "frequency and presence penalties: as tformer generate's, and not the unpenalized text");
+
+    const gen = await (await fetch(srv.url + "/api/generate", { method: "POST",
+      body: JSON.stringify({ prompt: "Hello", max_new: 5, eos: -1 }) })).json();
+    const cmp = await client.completions.create({ model: "m", prompt: "Hello", max_tokens: 5, temperature: 0, eos: -1 });
+    check(gen.sequences[0].text === cmp.choices[0].text && !gen.vocab, "/api/generate runs the served model by default");
+
     // ---- a non-streaming client hangs up: its 8 x 250 tokens stop at once
     const base = await info(srv), mark = srv.log().length;
     const abort = new AbortController();
