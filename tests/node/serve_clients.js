@@ -107,6 +107,17 @@ function streamTexts(raw) {
     const cmp = await client.completions.create({ model: "m", prompt: "Hello", max_tokens: 5, temperature: 0, eos: -1 });
     check(gen.sequences[0].text === cmp.choices[0].text && !gen.vocab, "/api/generate runs the served model by default");
 
+    // Beams share the batch with other requests and answer as tformer generate's beam search.
+    const [beam] = await Promise.all([
+      fetch(srv.url + "/api/generate", { method: "POST", body: JSON.stringify({ prompt: "Beam", max_new: 8, eos: -1,
+        strategy: "beam", beams: 3, num_return: 2 }) }).then((r) => r.json()),
+      ...[1, 2, 3].map((i) => client.completions.create({ model: "m", prompt: `with ${i}`, max_tokens: 8, temperature: 1,
+        seed: i, eos: -1 }))]);
+    const cliBeam = JSON.parse(execFileSync(bin, ["generate", "--model", model, "--prompt", "Beam", "--max-new", "8",
+      "--eos", "-1", "--strategy", "beam", "--beams", "3", "--num-return", "2", "--json"]).toString());
+    check(beam.sequences.length === 2 && beam.sequences.every((q, i) => q.text === cliBeam.sequences[i].text),
+      "beam search beside other requests: the sequences of tformer generate's");
+
     // ---- a non-streaming client hangs up: its 8 x 250 tokens stop at once
     const base = await info(srv), mark = srv.log().length;
     const abort = new AbortController();
