@@ -238,8 +238,8 @@ struct Events {
 std::shared_ptr<Admission::Ticket> admit(const Served& m) {
   auto ticket = m.admission->try_enter();
   if (!ticket)
-    throw Overloaded("the server is busy: " + std::to_string(m.admission->max_admitted()) +
-                     " requests are running or waiting; retry shortly");
+    throw Overloaded("the server is busy: its " + std::to_string(m.admission->max_admitted()) +
+                     " places (serve --max-running + --max-queue) are taken; retry shortly");
   return ticket;
 }
 
