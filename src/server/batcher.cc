@@ -19,10 +19,10 @@ bool Job::next(std::vector<Token>& out) {
   return true;
 }
 
-GenerateResult Job::result() {
+std::vector<GenerateResult> Job::results() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!error_.empty()) throw Error(error_);
-  return std::move(result_);
+  return std::move(results_);
 }
 
 void Job::stop(int seq) {
@@ -42,6 +42,11 @@ bool Job::wants(int seq) const {
   return std::find(stopped_.begin(), stopped_.end(), seq) == stopped_.end();
 }
 
+bool Job::hung_up() {
+  if (!stop_all_ && gone_ && gone_()) stop_all_ = true;
+  return stop_all_;
+}
+
 void Job::push(Token t) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -50,14 +55,15 @@ void Job::push(Token t) {
   if (wake_per_token_) ready_.notify_one();
 }
 
-void Job::end(GenerateResult r, std::string error) {
+void Job::end(int part, GenerateResult r, std::string error) {
+  bool last = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    result_ = std::move(r);
-    error_ = std::move(error);
-    ended_ = true;
+    results_.at(part) = std::move(r);
+    if (error_.empty()) error_ = std::move(error);
+    last = ended_ = --running_ == 0;
   }
-  ready_.notify_all();
+  if (last) ready_.notify_all();
 }
 
 // ---- Batcher
@@ -65,6 +71,7 @@ void Job::end(GenerateResult r, std::string error) {
 // A request on the worker: its decoding and what its hooks need.
 struct Batcher::Live {
   std::shared_ptr<Job> job;
+  int part = 0, base = 0;  // its part of the job, and the job's number of its sequence 0
   std::unique_ptr<Decoding> dec;
   std::vector<std::vector<float>> logp;  // with top_logprobs: the last pass's raw log-probs, a row per sequence
   size_t next_row = 0;                   // the row of the next token (one choice per live sequence, in order)
@@ -84,59 +91,76 @@ Batcher::~Batcher() {
 }
 
 std::shared_ptr<Job> Batcher::submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs,
-                                     bool stream) {
+                                     bool stream, std::function<bool()> gone) {
+  return submit(std::vector<std::vector<int>>{std::vector<int>(prompt.begin(), prompt.end())}, o, top_logprobs, stream,
+                std::move(gone));
+}
+
+std::shared_ptr<Job> Batcher::submit(const std::vector<std::vector<int>>& prompts, const GenerateOptions& o,
+                                     int top_logprobs, bool stream, std::function<bool()> gone) {
   const Config& c = model_.config();
-  check_generate(c, prompt.size(), o, tok_ != nullptr);
-  auto live = std::make_unique<Live>();
-  live->job = std::make_shared<Job>();
-  live->job->top_logprobs_ = top_logprobs;
-  live->job->wake_per_token_ = stream;
-  Live* l = live.get();  // stable: the worker owns it until the job ends
-  DecodeHooks hooks;
-  const int V = c.vocab_size, K = top_logprobs;
-  if (K >= 0)
-    hooks.on_pass = [l, V](int, const Workspace&, std::span<const float> logits) {
-      const size_t M = logits.size() / V;
-      l->logp.resize(M);
-      for (size_t b = 0; b < M; ++b) {
-        l->logp[b].assign(logits.begin() + long(b * V), logits.begin() + long((b + 1) * V));
-        log_softmax(std::span<float>(l->logp[b]), std::span<float>(l->logp[b]));
+  auto job = std::make_shared<Job>();
+  job->gone_ = std::move(gone);
+  job->top_logprobs_ = top_logprobs;
+  job->wake_per_token_ = stream;
+  job->running_ = int(prompts.size());
+  job->results_.resize(prompts.size());
+  std::vector<std::unique_ptr<Live>> parts;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const std::vector<int>& prompt = prompts[p];
+    check_generate(c, prompt.size(), o, tok_ != nullptr);
+    auto live = std::make_unique<Live>();
+    live->job = job;
+    live->part = int(p);
+    live->base = int(p) * o.num_return();
+    Live* l = live.get();  // stable: the worker owns it until the job ends
+    DecodeHooks hooks;
+    const int V = c.vocab_size, K = top_logprobs;
+    if (K >= 0)
+      hooks.on_pass = [l, V](int, const Workspace&, std::span<const float> logits) {
+        const size_t M = logits.size() / V;
+        l->logp.resize(M);
+        for (size_t b = 0; b < M; ++b) {
+          l->logp[b].assign(logits.begin() + long(b * V), logits.begin() + long((b + 1) * V));
+          log_softmax(std::span<float>(l->logp[b]), std::span<float>(l->logp[b]));
+        }
+        l->next_row = 0;
+      };
+    hooks.on_token = [l, V, K](int seq, int token, float) {
+      if (seq >= 0) seq += l->base;  // beams' -1 (a token that ended its hypothesis) stays
+      Job::Token t{seq, token, 0, {}};
+      if (K >= 0) {
+        const std::vector<float>& lp = l->logp.at(l->next_row++);
+        t.logprob = lp[token];
+        std::vector<int> idx(V);
+        for (int v = 0; v < V; ++v) idx[v] = v;
+        std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return lp[a] > lp[b]; });
+        for (int i = 0; i < K; ++i) t.top.push_back({idx[i], lp[idx[i]]});
       }
-      l->next_row = 0;
+      const bool wanted = l->job->wants(seq);
+      l->job->push(std::move(t));
+      return wanted;
     };
-  hooks.on_token = [l, V, K](int seq, int token, float) {
-    Job::Token t{seq, token, 0, {}};
-    if (K >= 0) {
-      const std::vector<float>& lp = l->logp.at(l->next_row++);
-      t.logprob = lp[token];
-      std::vector<int> idx(V);
-      for (int v = 0; v < V; ++v) idx[v] = v;
-      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return lp[a] > lp[b]; });
-      for (int i = 0; i < K; ++i) t.top.push_back({idx[i], lp[idx[i]]});
-    }
-    const bool wanted = l->job->wants(seq);
-    l->job->push(std::move(t));
-    return wanted;
-  };
-  live->dec = std::make_unique<Decoding>(model_, tok_, prompt, o, std::move(hooks));
-  const int need = live->dec->rows_needed();
-  if (need > o_.kv_rows)
-    throw Error("this request needs " + std::to_string(need) + " KV-cache rows (prompt " +
-                std::to_string(prompt.size()) + " + " + std::to_string(live->dec->max_alive()) + " sequences x " +
-                std::to_string(o.max_new - 1) + " steps); the server's pool holds " + std::to_string(o_.kv_rows) +
-                " (serve --kv-rows)");
-  std::shared_ptr<Job> job = live->job;
+    live->dec = std::make_unique<Decoding>(model_, tok_, prompt, o, std::move(hooks));
+    const int need = live->dec->rows_needed();
+    if (need > o_.kv_rows)
+      throw Error("this request needs " + std::to_string(need) + " KV-cache rows (prompt " +
+                  std::to_string(prompt.size()) + " + " + std::to_string(live->dec->max_alive()) + " sequences x " +
+                  std::to_string(o.max_new - 1) + " steps); the server's pool holds " + std::to_string(o_.kv_rows) +
+                  " (serve --kv-rows)");
+    parts.push_back(std::move(live));
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) throw Error("the server is stopping");
-    queue_.push_back(std::move(live));
+    for (auto& live : parts) queue_.push_back(std::move(live));
   }
   wake_.notify_one();
   return job;
 }
 
-GenerateResult Batcher::generate(std::span<const int> prompt, const GenerateOptions& o) {
-  auto job = submit(prompt, o, -1, false);
+GenerateResult Batcher::generate(std::span<const int> prompt, const GenerateOptions& o, std::function<bool()> gone) {
+  auto job = submit(prompt, o, -1, false, std::move(gone));
   std::vector<Job::Token> tokens;
   while (job->next(tokens)) {
   }
@@ -151,7 +175,7 @@ void Batcher::admit(std::vector<Live*>& fresh) {
   for (const auto& l : live_) to_come += l->dec->rows_to_come();
   while (!queue_.empty() && int(live_.size()) < o_.max_running) {
     Live& q = *queue_.front();
-    if (!q.job->stop_all_ && cache_.free_rows() - to_come < q.dec->rows_needed()) break;
+    if (!q.job->hung_up() && cache_.free_rows() - to_come < q.dec->rows_needed()) break;
     to_come += q.dec->rows_needed();
     fresh.push_back(&q);
     live_.push_back(std::move(queue_.front()));
@@ -166,7 +190,7 @@ void Batcher::step_all() {
   tokens_.clear();
   std::vector<std::pair<Live*, size_t>> part;  // a request and its first row
   for (auto& l : live_) {
-    if (l->job->stop_all_) l->dec->cancel();  // its client hung up: its rows go back now
+    if (l->job->hung_up()) l->dec->cancel();  // its client hung up: its rows go back now
     if (l->dec->done()) continue;
     part.push_back({l.get(), seqs_.size()});
     l->dec->inputs(seqs_, tokens_);
@@ -206,12 +230,12 @@ void Batcher::reap() {
       try {  // the text (a model may emit an id its tokenizer cannot decode)
         GenerateResult r = l->dec->result();
         r.stats.kv_cache_bytes = size_t(l->dec->rows_needed()) * row_bytes;  // what it reserved of the pool
-        l->job->end(std::move(r), "");
+        l->job->end(l->part, std::move(r), "");
       } catch (const std::exception& e) {
         l->error = e.what();
       }
     }
-    if (!l->error.empty()) l->job->end({}, l->error);
+    if (!l->error.empty()) l->job->end(l->part, {}, l->error);
     l.reset();
   }
   std::erase(live_, nullptr);
@@ -245,11 +269,11 @@ void Batcher::run() {
   }
   for (auto& l : live_) {
     l->dec->cancel();
-    l->job->end({}, "the server is stopping");
+    l->job->end(l->part, {}, "the server is stopping");
   }
   live_.clear();
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& l : queue_) l->job->end({}, "the server is stopping");
+  for (auto& l : queue_) l->job->end(l->part, {}, "the server is stopping");
   queue_.clear();
 }
 

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -26,38 +27,44 @@
 
 namespace tf {
 
-// One request's generation, shared by the HTTP thread that asked for it and the worker.
+// One request's generation, shared by the HTTP thread that asked for it and the worker. A
+// request with several prompts (an OpenAI prompt array) is one job of several parts, each its own
+// decoding in the batch: part p's sequence s is the job's sequence p * stride + s.
 class Job {
  public:
   struct Token {
-    int seq, token;                          // the sequence it extends (on_token's seq), the token
+    int seq, token;                          // the job's sequence it extends, the token
     float logprob;                           // of the model's raw distribution (with top_logprobs)
     std::vector<std::pair<int, float>> top;  // the top_logprobs most likely, best first
   };
   // Moves the tokens produced since the last call into out (cleared first), waiting for at
   // least one; false once the generation has ended and every token has been taken.
   bool next(std::vector<Token>& out);
-  // Once next() returned false: the result, or the Error the generation failed with.
-  GenerateResult result();
+  // Once next() returned false: the result of each part, or the Error one failed with.
+  std::vector<GenerateResult> results();
+  GenerateResult result() { return std::move(results().at(0)); }
   // The reader wants no more of sequence seq (-1: of any): it ends at the next step.
   void stop(int seq);
 
  private:
   friend class Batcher;
   bool wants(int seq) const;
+  bool hung_up();  // the worker's: whether the reader gave up on it all, or its client hung up
   void push(Token t);
-  void end(GenerateResult r, std::string error);
+  void end(int part, GenerateResult r, std::string error);
 
   int top_logprobs_ = -1;       // -1: none
   bool wake_per_token_ = true;  // false: the reader sleeps until the end (fewer wake-ups beside the batch)
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Token> tokens_;
+  int running_ = 0;  // parts not ended yet
   bool ended_ = false;
-  GenerateResult result_;
-  std::string error_;
-  std::vector<int> stopped_;           // sequences the reader gave up
-  std::atomic<bool> stop_all_{false};  // the reader gave up on all of them
+  std::vector<GenerateResult> results_;  // per part
+  std::string error_;                    // the first part's error
+  std::vector<int> stopped_;             // sequences the reader gave up
+  std::atomic<bool> stop_all_{false};    // the reader gave up on all of them
+  std::function<bool()> gone_;           // asked by the worker before each step: the client hung up
 };
 
 struct BatcherOptions {
@@ -76,10 +83,18 @@ class Batcher {
   // needs more KV rows than the whole pool holds. A reader that streams wants each token as it
   // comes (stream); one that does not is woken once, at the end: on a machine with few cores,
   // a thread woken per token steals time from the batch's own threads.
+  // gone, when given, says whether the client has hung up: the worker asks it before each step
+  // (while the job waits, too) and ends the job's sequences when it says so; a reader that
+  // waits for the end cannot notice it otherwise.
   std::shared_ptr<Job> submit(std::span<const int> prompt, const GenerateOptions& o, int top_logprobs = -1,
-                              bool stream = true);
+                              bool stream = true, std::function<bool()> gone = {});
+  // One job of several prompts with the same options, queued together so that they join the
+  // batch together (as far as places and rows allow); part p's sequence s is the job's
+  // p * o.num_return() + s.
+  std::shared_ptr<Job> submit(const std::vector<std::vector<int>>& prompts, const GenerateOptions& o,
+                              int top_logprobs = -1, bool stream = true, std::function<bool()> gone = {});
   // submit, then wait for the result.
-  GenerateResult generate(std::span<const int> prompt, const GenerateOptions& o);
+  GenerateResult generate(std::span<const int> prompt, const GenerateOptions& o, std::function<bool()> gone = {});
   int kv_rows() const { return o_.kv_rows; }
   // Since the start: decode steps run, sequence-steps they advanced, and the widest step.
   struct Counters {

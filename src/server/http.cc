@@ -1,5 +1,11 @@
 #include "server/http.h"
 
+#include <dirent.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
 #include <random>
 
 namespace tf {
@@ -30,6 +36,53 @@ void check_fields(const json& j, const std::set<std::string>& allowed) {
 void send_json(httplib::Response& res, const json& j, int status) {
   res.status = status;
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+namespace {
+
+// The numeric host and port of a socket address, as cpp-httplib writes them into a Request.
+bool host_port(const sockaddr_storage& a, socklen_t len, std::string& host, int& port) {
+  char h[NI_MAXHOST], s[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, h, sizeof h, s, sizeof s,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return false;
+  host = h;
+  port = std::atoi(s);
+  return true;
+}
+
+}  // namespace
+
+std::function<bool()> client_gone(const httplib::Request& req) {
+  if (req.remote_port < 0 || req.local_port < 0) return {};
+  int found = -1;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (const dirent* e = readdir(d)) {
+      const int fd = std::atoi(e->d_name);
+      if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d)) continue;
+      sockaddr_storage a{};
+      socklen_t len = sizeof a;
+      std::string host;
+      int port = -1;
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || !host_port(a, len, host, port) ||
+          port != req.local_port || host != req.local_addr)
+        continue;
+      len = sizeof a;
+      if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || !host_port(a, len, host, port) ||
+          port != req.remote_port || host != req.remote_addr)
+        continue;
+      found = fd;
+      break;
+    }
+    closedir(d);
+  }
+  if (found < 0) return {};
+  // The peer's FIN or reset: it sends no more and reads nothing (a client does not half-close
+  // an HTTP request it still wants answered).
+  return [found] {
+    pollfd p{found, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  };
 }
 
 const std::map<std::string, std::string> kOpenAiNames = {{"max_new", "max_tokens"}, {"num_return", "n"}};

@@ -57,6 +57,10 @@ json parse_body(const httplib::Request& req);
 // 400 naming every field of j that is not in allowed.
 void check_fields(const json& j, const std::set<std::string>& allowed);
 void send_json(httplib::Response& res, const json& j, int status = 200);
+// Whether req's client has hung up, asked of its socket (cpp-httplib 0.11 does not hand a
+// handler its connection, so this finds it among the process's sockets by the two ends'
+// addresses); an empty function when it cannot be found. Valid while req is being served.
+std::function<bool()> client_gone(const httplib::Request& req);
 
 template <class T>
 T field(const json& j, const char* key, T def, double lo, double hi) {

@@ -56,16 +56,20 @@ size_t final_prefix(const std::string& text, const std::vector<std::string>& sto
   return n;
 }
 
-// The prompt's generation by the batcher, its tokens taken as they come (this thread may read
-// slowly: the batch does not wait for it). A sequence whose on_text returns false (its client
-// hung up) is stopped: the batcher ends it at its next step.
-Run run_prompt(const Served& m, std::span<const int> ids, const GenerateOptions& g, const Ask& ask,
-               const OnText& on_text) {
-  Run run;
-  run.tokens.resize(g.num_return());
-  std::vector<std::vector<int>> generated(g.num_return());
-  std::vector<size_t> sent(g.num_return(), 0);
-  const std::shared_ptr<Job> job = m.batcher->submit(ids, g, ask.top_logprobs, on_text != nullptr);
+// The prompts' generations by the batcher, as one job whose sequences join the batch together,
+// their tokens taken as they come (this thread may read slowly: the batch does not wait for it).
+// Sequence i of prompt p is on_text's p * n + i. A sequence whose on_text returns false (its
+// client hung up) is stopped, and all of them once gone() says the client has hung up: the
+// batcher ends them at its next step.
+std::vector<Run> run_prompts(const Served& m, const std::vector<std::vector<int>>& prompts, const GenerateOptions& g,
+                             const Ask& ask, const OnText& on_text, const std::function<bool()>& gone) {
+  const int n = g.num_return();
+  const size_t S = prompts.size() * size_t(n);
+  std::vector<Run> runs(prompts.size());
+  for (Run& r : runs) r.tokens.resize(n);
+  std::vector<std::vector<int>> generated(S);
+  std::vector<size_t> sent(S, 0);
+  const std::shared_ptr<Job> job = m.batcher->submit(prompts, g, ask.top_logprobs, on_text != nullptr, gone);
   // Leaving early (a token this thread cannot decode) stops the generation too.
   struct StopOnExit {
     Job& job;
@@ -74,26 +78,31 @@ Run run_prompt(const Served& m, std::span<const int> ids, const GenerateOptions&
   std::vector<Job::Token> batch;
   while (job->next(batch))
     for (const Job::Token& t : batch) {
-      run.tokens[t.seq].push_back({t.token, t.logprob, t.top});
+      std::vector<TokenInfo>& toks = runs[t.seq / n].tokens[t.seq % n];
+      toks.push_back({t.token, t.logprob, t.top});
       if (!on_text) continue;
       generated[t.seq].push_back(t.token);
       const std::string text = m.tok->decode(generated[t.seq]);
-      const size_t n = final_prefix(text, g.stop);
+      const size_t cut = final_prefix(text, g.stop);
       std::string piece;
-      if (n > sent[t.seq]) {
-        piece = text.substr(sent[t.seq], n - sent[t.seq]);
-        sent[t.seq] = n;
+      if (cut > sent[t.seq]) {
+        piece = text.substr(sent[t.seq], cut - sent[t.seq]);
+        sent[t.seq] = cut;
       }
-      if (!on_text(t.seq, piece, &run.tokens[t.seq].back())) job->stop(t.seq);
+      if (!on_text(t.seq, piece, &toks.back())) job->stop(t.seq);
     }
-  run.result = job->result();
-  if (on_text)
-    for (size_t i = 0; i < run.result.sequences.size(); ++i) {
-      const std::string& text = run.result.sequences[i].text;
-      on_text(int(i), sent[i] < text.size() ? text.substr(sent[i]) : "", nullptr);
-    }
-  request_log().tokens += long(ids.size()) + run.result.stats.new_tokens;
-  return run;
+  std::vector<GenerateResult> results = job->results();
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    runs[p].result = std::move(results[p]);
+    if (on_text)
+      for (int i = 0; i < n; ++i) {
+        const std::string& text = runs[p].result.sequences[i].text;
+        const size_t k = p * n + i;
+        on_text(int(k), sent[k] < text.size() ? text.substr(sent[k]) : "", nullptr);
+      }
+    request_log().tokens += long(prompts[p].size()) + runs[p].result.stats.new_tokens;
+  }
+  return runs;
 }
 
 // The log-probs of the prompt's tokens (the first has none): one parallel pass.
@@ -229,8 +238,8 @@ struct Events {
 std::shared_ptr<Admission::Ticket> admit(const Served& m) {
   auto ticket = m.admission->try_enter();
   if (!ticket)
-    throw Overloaded("the server is busy: " + std::to_string(m.admission->max_admitted()) +
-                     " requests are running or waiting; retry shortly");
+    throw Overloaded("the server is busy: its " + std::to_string(m.admission->max_admitted()) +
+                     " places (serve --max-running + --max-queue) are taken; retry shortly");
   return ticket;
 }
 
@@ -252,7 +261,8 @@ json completion_logprobs(const Served& m, const std::vector<TokenInfo>& infos, s
   return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
 }
 
-void completions(const json& j, Served& m, const ServerOptions& so, httplib::Response& res) {
+void completions(const httplib::Request& req, const json& j, Served& m, const ServerOptions& so,
+                 httplib::Response& res) {
   check_fields(j, openai_fields({"prompt", "echo"}));
   const std::vector<std::vector<int>> prompts = read_prompts(j, m, so);
   const GenerateOptions g = read_options(j, m, so);
@@ -277,8 +287,9 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
   if (!stream) {
     json choices = json::array();
     long prompt_tokens = 0, completion_tokens = 0;
+    const std::vector<Run> runs = run_prompts(m, prompts, g, ask, nullptr, client_gone(req));
     for (size_t p = 0; p < prompts.size(); ++p) {
-      const Run r = run_prompt(m, prompts[p], g, ask, nullptr);
+      const Run& r = runs[p];
       const std::string prompt_text = ask.echo ? m.tok->decode(prompts[p]) : "";
       std::vector<TokenInfo> echoed;
       if (ask.echo && ask.top_logprobs >= 0) {
@@ -308,42 +319,48 @@ void completions(const json& j, Served& m, const ServerOptions& so, httplib::Res
     return;
   }
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [&m, g, ask, prompts, n, chunk, ticket, stream_usage, id,
-                                                         created](size_t, httplib::DataSink& sink) {
-    Events ev{sink};
-    long prompt_tokens = 0, completion_tokens = 0;
-    try {
-      for (size_t p = 0; p < prompts.size() && ev.open; ++p) {
-        if (ask.echo)
-          for (int i = 0; i < n; ++i) ev.send(chunk(int(p) * n + i, m.tok->decode(prompts[p]), nullptr, nullptr));
-        std::vector<std::string> rest(n);
-        Run r = run_prompt(m, prompts[p], g, ask, [&](int i, const std::string& text, const TokenInfo* info) {
-          if (!info) {  // the final flush: sent with the finish reason below
-            rest[i] = text;
-            return true;
+  res.set_chunked_content_provider(
+      "text/event-stream", [&m, g, ask, prompts, n, chunk, ticket, stream_usage, id, created, gone = client_gone(req)](
+                               size_t, httplib::DataSink& sink) {
+        Events ev{sink};
+        long prompt_tokens = 0, completion_tokens = 0;
+        try {
+          if (ask.echo)
+            for (size_t p = 0; p < prompts.size(); ++p)
+              for (int i = 0; i < n; ++i) ev.send(chunk(int(p) * n + i, m.tok->decode(prompts[p]), nullptr, nullptr));
+          std::vector<std::string> rest(prompts.size() * n);
+          const std::vector<Run> runs = run_prompts(
+              m, prompts, g, ask,
+              [&](int k, const std::string& text, const TokenInfo* info) {
+                if (!info) {  // the final flush: sent with the finish reason below
+                  rest[k] = text;
+                  return true;
+                }
+                json lp = nullptr;
+                if (ask.top_logprobs >= 0) lp = completion_logprobs(m, {*info}, 0, false);
+                return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(k, text, lp, nullptr));
+              },
+              gone);
+          for (size_t p = 0; p < prompts.size(); ++p) {
+            for (int i = 0; i < n; ++i)
+              ev.send(chunk(int(p) * n + i, rest[p * n + i], nullptr,
+                            openai_finish_reason(runs[p].result.sequences[i].finish_reason)));
+            prompt_tokens += long(prompts[p].size());
+            completion_tokens += runs[p].result.stats.new_tokens;
           }
-          json lp = nullptr;
-          if (ask.top_logprobs >= 0) lp = completion_logprobs(m, {*info}, 0, false);
-          return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(int(p) * n + i, text, lp, nullptr));
-        });
-        for (int i = 0; i < n; ++i)
-          ev.send(chunk(int(p) * n + i, rest[i], nullptr, openai_finish_reason(r.result.sequences[i].finish_reason)));
-        prompt_tokens += long(prompts[p].size());
-        completion_tokens += r.result.stats.new_tokens;
-      }
-      if (stream_usage)
-        ev.send(json{{"id", id},
-                     {"object", "text_completion"},
-                     {"created", created},
-                     {"model", m.name},
-                     {"choices", json::array()},
-                     {"usage", usage_json(prompt_tokens, completion_tokens)}});
-    } catch (const std::exception& e) {
-      ev.send(json{{"error", {{"message", e.what()}}}});
-    }
-    ev.end();
-    return true;
-  });
+          if (stream_usage)
+            ev.send(json{{"id", id},
+                         {"object", "text_completion"},
+                         {"created", created},
+                         {"model", m.name},
+                         {"choices", json::array()},
+                         {"usage", usage_json(prompt_tokens, completion_tokens)}});
+        } catch (const std::exception& e) {
+          ev.send(json{{"error", {{"message", e.what()}}}});
+        }
+        ev.end();
+        return true;
+      });
 }
 
 // ---- /v1/chat/completions
@@ -396,7 +413,8 @@ json chat_logprobs(const Served& m, const std::vector<TokenInfo>& infos) {
   return {{"content", content}};
 }
 
-void chat_completions(const json& j, Served& m, const ServerOptions& so, httplib::Response& res) {
+void chat_completions(const httplib::Request& req, const json& j, Served& m, const ServerOptions& so,
+                      httplib::Response& res) {
   check_fields(j, openai_fields({"messages", "top_logprobs", "max_completion_tokens"}));
   if (!m.chat)
     throw BadRequest(m.name +
@@ -418,7 +436,7 @@ void chat_completions(const json& j, Served& m, const ServerOptions& so, httplib
   auto ticket = admit(m);
   const int n = g.num_return();
   if (!stream) {
-    const Run r = run_prompt(m, ids, g, ask, nullptr);
+    const Run r = std::move(run_prompts(m, {ids}, g, ask, nullptr, client_gone(req))[0]);
     json choices = json::array();
     for (int i = 0; i < n; ++i) {
       const auto& q = r.result.sequences[i];
@@ -443,20 +461,23 @@ void chat_completions(const json& j, Served& m, const ServerOptions& so, httplib
                 {"choices", {{{"index", index}, {"delta", delta}, {"logprobs", lp}, {"finish_reason", finish}}}}};
   };
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [&m, g, ask, ids, n, chunk, ticket, stream_usage, id, created](
-                                                            size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("text/event-stream", [&m, g, ask, ids, n, chunk, ticket, stream_usage, id, created,
+                                                         gone = client_gone(req)](size_t, httplib::DataSink& sink) {
     Events ev{sink};
     try {
       for (int i = 0; i < n; ++i) ev.send(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
       std::vector<std::string> rest(n);
-      const Run r = run_prompt(m, ids, g, ask, [&](int i, const std::string& text, const TokenInfo* info) {
-        if (!info) {
-          rest[i] = text;
-          return true;
-        }
-        const json lp = ask.top_logprobs >= 0 ? chat_logprobs(m, {*info}) : json(nullptr);
-        return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(i, {{"content", text}}, lp, nullptr));
-      });
+      const Run r = std::move(run_prompts(
+          m, {ids}, g, ask,
+          [&](int i, const std::string& text, const TokenInfo* info) {
+            if (!info) {
+              rest[i] = text;
+              return true;
+            }
+            const json lp = ask.top_logprobs >= 0 ? chat_logprobs(m, {*info}) : json(nullptr);
+            return text.empty() && lp.is_null() ? ev.open : ev.send(chunk(i, {{"content", text}}, lp, nullptr));
+          },
+          gone)[0]);
       for (int i = 0; i < n; ++i) {
         if (!rest[i].empty()) ev.send(chunk(i, {{"content", rest[i]}}, nullptr, nullptr));
         ev.send(chunk(i, json::object(), nullptr, openai_finish_reason(r.result.sequences[i].finish_reason)));
@@ -484,9 +505,10 @@ void add_openai_routes(httplib::Server& srv, Served& m, const ServerOptions& so)
                     {"data", {{{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "tformer"}}}}});
   });
   srv.Post("/v1/completions",
-           [&](const httplib::Request& req, httplib::Response& res) { completions(parse_body(req), m, so, res); });
-  srv.Post("/v1/chat/completions",
-           [&](const httplib::Request& req, httplib::Response& res) { chat_completions(parse_body(req), m, so, res); });
+           [&](const httplib::Request& req, httplib::Response& res) { completions(req, parse_body(req), m, so, res); });
+  srv.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    chat_completions(req, parse_body(req), m, so, res);
+  });
 }
 
 }  // namespace tf

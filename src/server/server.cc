@@ -154,6 +154,9 @@ void run_server(const ServerOptions& so) {
 
   httplib::Server srv;
   srv.set_payload_max_length(so.max_body_bytes);
+  // A stream's reader may pause (its sends back up in the kernel's buffers) this long before its
+  // connection is given up; the batch never waits for it (batcher.h), only its HTTP thread does.
+  srv.set_write_timeout(30, 0);
   // A connection holds a thread while it is served or kept alive, and a request waiting for its
   // turn holds one too: enough threads that every admitted request and as many again can be
   // read and answered (a 503 is only useful if it comes at once).
@@ -260,6 +263,8 @@ void run_server(const ServerOptions& so) {
                      {"max_new_tokens", so.max_new_tokens},
                      {"kv_rows", so.kv_rows},
                      {"max_running", so.max_running},
+                     {"max_queue", so.max_queue},
+                     {"backlog", so.backlog},
                      {"max_sentence_words", so.max_sentence_words}}},
                    {"batcher",
                     {{"steps", served.batcher->counters().steps},
@@ -330,7 +335,7 @@ void run_server(const ServerOptions& so) {
     if (field<bool>(j, "model", !so.model_dir.empty(), 0, 0)) {
       if (so.model_dir.empty()) throw BadRequest("no model loaded: start tformer serve --model DIR");
       const std::vector<int> ids = served.tok->encode(prompt);
-      send_json(res, sequences_json(served.batcher->generate(ids, g), served.tok.get()));
+      send_json(res, sequences_json(served.batcher->generate(ids, g, client_gone(req)), served.tok.get()));
       return;
     }
     ToyOptions t = toy_options(j, so);

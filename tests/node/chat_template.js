@@ -11,7 +11,16 @@ const { check, finish } = require("./serve");
 
 const kLlama2 = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
 
+// SmolLM2-Instruct's and Qwen2-Instruct's (their tokenizer_config.json on the Hugging Face hub;
+// no @lenml package carries them): ChatML with a default system message.
+const chatml = (sys) => "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n" + sys + "<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+const kInline = {
+  smollm2: { chat_template: chatml("You are a helpful AI assistant named SmolLM, trained by Hugging Face"), bos_token: "<|im_start|>", eos_token: "<|im_end|>" },
+  qwen2: { chat_template: chatml("You are a helpful assistant."), bos_token: null, eos_token: "<|im_end|>" },
+};
+
 function config(pkg) {
+  if (kInline[pkg]) return kInline[pkg];
   const c = require(`@lenml/tokenizer-${pkg}/models/tokenizer_config.json`);
   const tok = (t) => (t && typeof t === "object" ? t.content : t);
   return { chat_template: c.chat_template || kLlama2, bos_token: tok(c.bos_token), eos_token: tok(c.eos_token) };
@@ -37,7 +46,7 @@ const chats = [
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-chat-"));
 const bin = process.env.TFORMER || "build/tformer";
 try {
-  for (const pkg of ["llama3", "qwen3", "llama2"]) {
+  for (const pkg of ["llama3", "qwen3", "llama2", "smollm2", "qwen2"]) {
     const cfg = config(pkg);
     const mdir = path.join(dir, pkg);
     fs.mkdirSync(mdir);
