@@ -2,6 +2,7 @@
 // named one. Raw bytes in and out, so that round trips can be checked byte for byte.
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -13,7 +14,7 @@ namespace tf::cli {
 
 void add_tokenize(CLI::App& app) {
   struct Opts {
-    std::string model, tokenizer, text, file, decode;
+    std::string model, tokenizer, text, file, decode, each;
     bool no_special = false, skip_special = false, info = false;
   };
   auto o = std::make_shared<Opts>();
@@ -24,6 +25,9 @@ void add_tokenize(CLI::App& app) {
       ->excludes(m);
   sub->add_option("--text", o->text, "text to encode");
   sub->add_option("--file", o->file, "file whose bytes to encode");
+  sub->add_option("--each", o->each,
+                  "a JSON array of texts: prints a JSON array of {\"ids\", \"decoded\"}, one per text (one "
+                  "tokenizer load for many texts)");
   sub->add_option("--decode", o->decode, "token ids to decode, e.g. 1,2,3 (raw bytes to stdout)");
   sub->add_flag("--no-special", o->no_special,
                 "encode the text alone, without the BOS/EOS the tokenizer adds (default: add them, as "
@@ -54,8 +58,27 @@ void add_tokenize(CLI::App& app) {
                   tok->bos_id(), tok->eos_id());
       return;
     }
-    if ((!o->text.empty()) + (!o->file.empty()) + (!o->decode.empty()) != 1)
-      throw UsageError("tokenize: give exactly one of --text, --file or --decode");
+    if ((!o->text.empty()) + (!o->file.empty()) + (!o->decode.empty()) + (!o->each.empty()) != 1)
+      throw UsageError("tokenize: give exactly one of --text, --file, --each or --decode");
+    if (!o->each.empty()) {
+      nlohmann::json texts;
+      try {
+        texts = nlohmann::json::parse(read_file(o->each));
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(o->each + ": invalid JSON (" + e.what() + ")");
+      }
+      if (!texts.is_array()) throw Error(o->each + ": expected a JSON array of strings");
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& t : texts) {
+        if (!t.is_string()) throw Error(o->each + ": expected a JSON array of strings, found " + t.dump());
+        const std::string text = t.get<std::string>();
+        const std::vector<int> ids = o->no_special ? tok->encode(text) : tok->encode_with_specials(text);
+        out.push_back({{"ids", ids}, {"decoded", tok->decode(ids)}});
+      }
+      // A token sequence may decode to invalid UTF-8: shown as U+FFFD rather than refused.
+      std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      return;
+    }
     if (!o->decode.empty()) {
       std::vector<int> ids = parse_token_list(o->decode);
       if (o->skip_special) std::erase_if(ids, [&](int id) { return tok->is_special(id); });
