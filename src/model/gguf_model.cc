@@ -96,8 +96,10 @@ double shortest(double f32_value) {
 
 // llama3 rope scaling as llama.cpp's rope_freqs tensor (convert_hf_to_gguf.py's rope_factors):
 // for each of the HS/2 frequencies, what divides the unscaled one (1 = kept, factor = long
-// wavelengths). Empty without llama3 scaling.
+// wavelengths), or the factors the config carries as they are. Empty without either.
 std::vector<float> rope_freq_factors(const Config& c) {
+  if (c.rope.scaling == RopeScaling::kFreqFactors)
+    return std::vector<float>(c.rope.freq_factors.begin(), c.rope.freq_factors.end());
   if (c.rope.scaling != RopeScaling::kLlama3) return {};
   Rope plain = c.rope;
   plain.scaling = RopeScaling::kNone;
@@ -232,11 +234,17 @@ Config gguf_config(const Gguf& g) {
         throw Error(g.label() + ": " + arch + ".rope.scaling.type \"" + s->s + "\" is not supported (none, linear)");
       j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", f("rope.scaling.factor")}};
     }
-    if (has("rope_freqs.weight")) {
-      if (!g.find_value("tformer.rope.llama3.factor"))
-        throw Error(g.label() +
-                    ": tensor rope_freqs.weight (per-frequency rope factors) is only read with the "
-                    "tformer.rope.llama3.* keys that tformer export writes");
+    if (const GgufTensorInfo* freqs = g.find("rope_freqs.weight"); freqs && !g.find_value("tformer.rope.llama3.factor")) {
+      // llama.cpp's converter writes llama3 scaling as these per-frequency divisors alone; the
+      // four numbers that made them cannot be recovered (only their ratios show), so the
+      // model keeps the divisors themselves, the very numbers llama.cpp divides by.
+      if (freqs->dims.size() != 1 || freqs->dims[0] != hs / 2)
+        throw Error(g.label() + ": tensor rope_freqs.weight has shape " + shape_str(freqs->shape()) + ", head size " +
+                    std::to_string(hs) + " needs [" + std::to_string(hs / 2) + "]");
+      std::vector<double> factors;
+      for (float x : g.read_f32(*freqs)) factors.push_back(x);
+      j["rope_scaling"] = {{"rope_type", "tformer_freq_factors"}, {"freq_factors", factors}};
+    } else if (freqs) {
       j["rope_scaling"] = {
           {"rope_type", "llama3"},
           {"factor", shortest(g.get_float("tformer.rope.llama3.factor"))},
