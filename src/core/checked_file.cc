@@ -43,8 +43,9 @@ bool mul_dim(size_t& numel, uint64_t dim) {
 }
 
 void check_disjoint(std::vector<ByteSpan> spans, const std::string& label, const std::string& region) {
-  std::sort(spans.begin(), spans.end(),
-            [](const ByteSpan& a, const ByteSpan& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  std::sort(spans.begin(), spans.end(), [](const ByteSpan& a, const ByteSpan& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   for (size_t i = 1; i < spans.size(); ++i)
     if (spans[i].begin < spans[i - 1].end)
       throw Error(label + ": tensors " + *spans[i - 1].name + " and " + *spans[i].name + " overlap in the " + region);

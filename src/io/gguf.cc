@@ -229,10 +229,7 @@ std::vector<long> GgufTensorInfo::shape() const {
 
 // ---- reading
 
-Gguf::Gguf(const std::string& path)
-    : label_(path), file_(path), base_(file_.data()), size_(file_.size()) {
-  parse();
-}
+Gguf::Gguf(const std::string& path) : label_(path), file_(path), base_(file_.data()), size_(file_.size()) { parse(); }
 
 Gguf::Gguf(const uint8_t* data, size_t size, std::string label) : label_(std::move(label)), base_(data), size_(size) {
   parse();
@@ -277,8 +274,7 @@ void Gguf::parse() {
     size_t numel = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t dim = in.uint(8, "the dims of tensor " + t.name);
-      if (!mul_dim(numel, dim))
-        throw Error(where + " has an impossibly large shape (dim " + std::to_string(dim) + ")");
+      if (!mul_dim(numel, dim)) throw Error(where + " has an impossibly large shape (dim " + std::to_string(dim) + ")");
       t.dims.push_back(dim);
     }
     const uint32_t type = uint32_t(in.uint(4, "the type of tensor " + t.name));

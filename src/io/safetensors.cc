@@ -72,8 +72,7 @@ void SafeTensors::parse() {
     for (auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw Error(where + " has a shape entry that is not a size");
       const uint64_t dv = d.get<uint64_t>();
-      if (!mul_dim(numel, dv))
-        throw Error(where + " has an impossibly large shape");
+      if (!mul_dim(numel, dv)) throw Error(where + " has an impossibly large shape");
       t.shape.push_back(long(dv));
     }
     for (auto& o : v["data_offsets"])

@@ -115,8 +115,8 @@ TEST(LlamaConfig, Llama3FrequenciesFollowTransformers) {
 // A GGUF file's per-frequency divisors (llama.cpp's rope_freqs): each frequency divided by its
 // own, and the config round-trips through config.json under tformer's rope_type.
 TEST(LlamaConfig, FreqFactorsDivideEachFrequencyAndRoundTrip) {
-  nlohmann::json j = {{"model_type", "llama"},      {"vocab_size", 32},          {"hidden_size", 16},
-                      {"intermediate_size", 32},    {"num_hidden_layers", 1},    {"num_attention_heads", 2},
+  nlohmann::json j = {{"model_type", "llama"},        {"vocab_size", 32},       {"hidden_size", 16},
+                      {"intermediate_size", 32},      {"num_hidden_layers", 1}, {"num_attention_heads", 2},
                       {"max_position_embeddings", 8}, {"rms_norm_eps", 1e-5}};
   j["rope_scaling"] = {{"rope_type", "tformer_freq_factors"}, {"freq_factors", {1.0, 1.5, 4.0, 8.0}}};
   const Config c = config_from_json(j, "config.json");

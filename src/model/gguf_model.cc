@@ -234,7 +234,8 @@ Config gguf_config(const Gguf& g) {
         throw Error(g.label() + ": " + arch + ".rope.scaling.type \"" + s->s + "\" is not supported (none, linear)");
       j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", f("rope.scaling.factor")}};
     }
-    if (const GgufTensorInfo* freqs = g.find("rope_freqs.weight"); freqs && !g.find_value("tformer.rope.llama3.factor")) {
+    if (const GgufTensorInfo* freqs = g.find("rope_freqs.weight");
+        freqs && !g.find_value("tformer.rope.llama3.factor")) {
       // llama.cpp's converter writes llama3 scaling as these per-frequency divisors alone; the
       // four numbers that made them cannot be recovered (only their ratios show), so the
       // model keeps the divisors themselves, the very numbers llama.cpp divides by.

@@ -34,7 +34,9 @@ size_t chars(const std::string& s) {
   return k;
 }
 
-bool flag(const nlohmann::json& o, const char* key) { return o.contains(key) && o[key].is_boolean() && o[key].get<bool>(); }
+bool flag(const nlohmann::json& o, const char* key) {
+  return o.contains(key) && o[key].is_boolean() && o[key].get<bool>();
+}
 
 // tokenizer.ggml.pre for a byte-level tokenizer.json: its Split regex (Llama-3, Qwen2/3), or
 // GPT-2's own when the ByteLevel step splits (use_regex) and nothing else does.
@@ -92,7 +94,8 @@ bool space_prefix(const nlohmann::json& j, const std::string& path) {
   }
   const bool no_pre = !j.contains("pre_tokenizer") || j["pre_tokenizer"].is_null();
   if (!replace || !no_pre)
-    throw Error(path + ": a byte_fallback BPE tokenizer is exported only as Llama-2's (normalizer Prepend \"\u2581\" + " +
+    throw Error(path +
+                ": a byte_fallback BPE tokenizer is exported only as Llama-2's (normalizer Prepend \"\u2581\" + " +
                 "Replace \" \" -> \"\u2581\", no pre_tokenizer); this one has normalizer " + n.dump().substr(0, 200));
   return prepend;
 }
@@ -105,7 +108,8 @@ void add_tokenizer_json(std::vector<std::pair<std::string, GgufValue>>& kv, cons
   const nlohmann::json j = nlohmann::json::parse(text);
   const nlohmann::json& m = j["model"];
   const bool spm = flag(m, "byte_fallback");
-  const std::string unk = m.contains("unk_token") && m["unk_token"].is_string() ? m["unk_token"].get<std::string>() : "";
+  const std::string unk =
+      m.contains("unk_token") && m["unk_token"].is_string() ? m["unk_token"].get<std::string>() : "";
 
   const size_t n = size_t(c.vocab_size);
   std::vector<std::string> tokens(n);
