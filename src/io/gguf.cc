@@ -366,6 +366,7 @@ const GgufTensorInfo* Gguf::find(const std::string& name) const {
 void Gguf::read_f32(const GgufTensorInfo& t, float* dst) const {
   const uint8_t* src = data_ + t.offset;
   const size_t n = t.numel;
+  if (n == 0) return;  // a dim of 0: dst may be null, and memcpy must not get it
   switch (t.type) {
     case GgmlType::kF32:
       std::memcpy(dst, src, n * 4);

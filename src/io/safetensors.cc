@@ -102,6 +102,7 @@ const TensorInfo* SafeTensors::find(const std::string& name) const {
 void SafeTensors::read_f32(const TensorInfo& t, float* dst) const {
   const uint8_t* src = data_ + t.begin;
   const size_t n = t.numel();
+  if (n == 0 && (t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16")) return;  // dst may be null
   if (t.dtype == "F32") {
     std::memcpy(dst, src, n * 4);
   } else if (t.dtype == "F16") {
