@@ -138,6 +138,46 @@ def read_gguf(path, offsets=None):
     return meta, tensors
 
 
+def drop_metadata(src, dst, prefix):
+    """Copies a GGUF file without the metadata keys starting with prefix (the header rewritten,
+    the data section moved to the new aligned start; offsets are relative to it)."""
+    raw = open(src, "rb").read()
+    pos = 24
+    n_tensors, n_kv = struct.unpack_from("<QQ", raw, 8)
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def skip(t):
+        nonlocal pos
+        if t == 8:
+            pos += 8 + struct.unpack_from("<Q", raw, pos)[0]
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", raw, pos)
+            pos += 12
+            for _ in range(n):
+                skip(et)
+        else:
+            pos += sizes[t]
+
+    kept = []
+    for _ in range(n_kv):
+        begin = pos
+        n = struct.unpack_from("<Q", raw, pos)[0]
+        key = raw[pos + 8:pos + 8 + n].decode()
+        pos += 8 + n
+        t = struct.unpack_from("<I", raw, pos)[0]
+        pos += 4
+        skip(t)
+        if not key.startswith(prefix):
+            kept.append(raw[begin:pos])
+    infos_begin = pos
+    for _ in range(n_tensors):
+        pos += 8 + struct.unpack_from("<Q", raw, pos)[0]
+        pos += 4 + 8 * struct.unpack_from("<I", raw, pos)[0] + 4 + 8
+    head = raw[:16] + struct.pack("<Q", len(kept)) + b"".join(kept) + raw[infos_begin:pos]
+    head += b"\0" * (-len(head) % 32)
+    open(dst, "wb").write(head + raw[(pos + 31) // 32 * 32:])
+
+
 def permute(w, n_head):
     """llama.cpp's convert_hf_to_gguf.py: HF's rotary halves -> interleaved pairs."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
@@ -219,6 +259,38 @@ with tempfile.TemporaryDirectory() as tmp:
           want[0] == 1.0 and 1.0 < want[1] < want[2] < 8.0 and want[3] == 8.0 and
           meta["tformer.rope.llama3.original_max_position_embeddings"] == 64,
           f"llama3: rope_freqs as convert_hf_to_gguf.py computes it ({ts['rope_freqs.weight'][1]} vs {want})")
+    # As llama.cpp's converter writes llama3 scaling: the rope_freqs tensor without the four
+    # numbers (tformer.rope.llama3.*). tformer runs it with those divisors themselves and gives
+    # the folder's logits (to the rounding of the divisors to F32), and exports it again as it
+    # came; with the tensor's divisors changed, the logits change (the tensor is what counts).
+    conv = os.path.join(tmp, "llama3-converted.gguf")
+    drop_metadata(os.path.join(tmp, "llama3-f32.gguf"), conv, "tformer.rope.")
+    meta_c, ts_c = read_gguf(conv)
+    long_tokens = ",".join(str(i % 250) for i in range(60))  # past the original context's long wavelengths
+    ref = os.path.join(tmp, "llama3-long.st")
+    run("eval", "--model", os.path.join(tmp, "llama3"), "--tokens", long_tokens, "--dump", ref)
+    out = os.path.join(tmp, "llama3-converted.st")
+    r = run("eval", "--model", conv, "--tokens", long_tokens, "--dump", out)
+    if check(r.returncode == 0 and not any(k.startswith("tformer.rope") for k in meta_c),
+             f"llama3 as llama.cpp's converter writes it (rope_freqs alone) loads ({r.stderr.strip()})"):
+        diff = float(np.abs(logits(out) - logits(ref)).max())
+        check(diff < 1e-4, f"llama3 from rope_freqs alone: the folder's logits at 60 positions (max |diff| {diff:.2g})")
+        again = os.path.join(tmp, "llama3-again.gguf")
+        r = run("export", "--model", conv, "--out", again)
+        meta_a, ts_a = read_gguf(again) if r.returncode == 0 else ({}, {})
+        check("rope_freqs.weight" in ts_a and np.array_equal(ts_a["rope_freqs.weight"][1], ts_c["rope_freqs.weight"][1])
+              and not any(k.startswith("tformer.rope") for k in meta_a),
+              f"llama3 from rope_freqs alone: exported again with the same rope_freqs ({r.stderr.strip()})")
+        raw = bytearray(open(conv, "rb").read())
+        offs = {}
+        read_gguf(conv, offs)
+        o = offs["rope_freqs.weight"]
+        raw[o:o + 32] = np.ones(8, dtype="<f4").tobytes()  # no scaling
+        plain = os.path.join(tmp, "llama3-plain.gguf")
+        open(plain, "wb").write(bytes(raw))
+        out2 = os.path.join(tmp, "llama3-plain.st")
+        run("eval", "--model", plain, "--tokens", long_tokens, "--dump", out2)
+        check(float(np.abs(logits(out2) - logits(ref)).max()) > 1e-3, "llama3: other rope_freqs, other logits")
     meta, ts = read_gguf(os.path.join(tmp, "llama-bias-f32.gguf"))
     hf = safetensors(os.path.join(tmp, "llama-bias", "model.safetensors"))
     L = "model.layers.0."

@@ -14,6 +14,8 @@ const char* scaling_name(RopeScaling s) {
       return "linear";
     case RopeScaling::kLlama3:
       return "llama3";
+    case RopeScaling::kFreqFactors:
+      return "freq_factors";
     case RopeScaling::kNone:
       break;
   }
@@ -28,7 +30,8 @@ nlohmann::json rope_view(const Config& c, int T) {
   // the long wavelengths).
   const std::vector<double> inv_freq = rope_inv_freq(r, HS), base = rope_inv_freq(Rope{.theta = r.theta}, HS);
   nlohmann::json scaling = {{"type", scaling_name(r.scaling)}};
-  if (r.scaling != RopeScaling::kNone) scaling["factor"] = r.factor;
+  if (r.scaling == RopeScaling::kFreqFactors) scaling["freq_factors"] = r.freq_factors;
+  if (r.scaling == RopeScaling::kLinear || r.scaling == RopeScaling::kLlama3) scaling["factor"] = r.factor;
   if (r.scaling == RopeScaling::kLlama3) {
     scaling["low_freq_factor"] = r.low_freq_factor;
     scaling["high_freq_factor"] = r.high_freq_factor;

@@ -1,12 +1,5 @@
 #include "io/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 
@@ -22,7 +15,6 @@ namespace {
 constexpr uint32_t kQ8BlockBytes = sizeof(BlockQ8_0);  // Q8_0: one f16 scale and 32 int8 (core/q8_0.h)
 constexpr uint32_t kMaxDims = 4;                       // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 4;                      // arrays of arrays: deep enough for any real file
-constexpr uint64_t kMaxDim = uint64_t(1) << 40;
 
 // Elements per block and bytes per block of a tensor type; {0, 0} for a type tformer lacks.
 std::pair<uint32_t, uint32_t> type_block(uint32_t t) {
@@ -237,39 +229,10 @@ std::vector<long> GgufTensorInfo::shape() const {
 
 // ---- reading
 
-Gguf::Gguf(const std::string& path) : label_(path) {
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw Error(path + ": not a regular file");
-  }
-  size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    map_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map_ == MAP_FAILED) {
-      map_ = nullptr;
-      close(fd);
-      throw Error(path + ": mmap failed (" + std::strerror(errno) + ")");
-    }
-    base_ = static_cast<const uint8_t*>(map_);
-  }
-  close(fd);
-  try {
-    parse();
-  } catch (...) {
-    if (map_) munmap(map_, size_);
-    throw;
-  }
-}
+Gguf::Gguf(const std::string& path) : label_(path), file_(path), base_(file_.data()), size_(file_.size()) { parse(); }
 
 Gguf::Gguf(const uint8_t* data, size_t size, std::string label) : label_(std::move(label)), base_(data), size_(size) {
   parse();
-}
-
-Gguf::~Gguf() {
-  if (map_) munmap(map_, size_);
 }
 
 void Gguf::parse() {
@@ -311,8 +274,7 @@ void Gguf::parse() {
     size_t numel = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t dim = in.uint(8, "the dims of tensor " + t.name);
-      if (dim > kMaxDim || __builtin_mul_overflow(numel, size_t(dim), &numel))
-        throw Error(where + " has an impossibly large shape (dim " + std::to_string(dim) + ")");
+      if (!mul_dim(numel, dim)) throw Error(where + " has an impossibly large shape (dim " + std::to_string(dim) + ")");
       t.dims.push_back(dim);
     }
     const uint32_t type = uint32_t(in.uint(4, "the type of tensor " + t.name));
@@ -351,12 +313,9 @@ void Gguf::parse() {
       throw Error(f + ": tensor " + t.name + " (" + std::to_string(t.bytes) + " bytes at offset " +
                   std::to_string(t.offset) + ") runs past the end of the data section (" + std::to_string(data_size_) +
                   " bytes)");
-  std::vector<const GgufTensorInfo*> order;
-  for (const auto& t : tensors_) order.push_back(&t);
-  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
-  for (size_t i = 1; i < order.size(); ++i)
-    if (order[i]->offset < order[i - 1]->offset + order[i - 1]->bytes)
-      throw Error(f + ": tensors " + order[i - 1]->name + " and " + order[i]->name + " overlap in the data section");
+  std::vector<ByteSpan> spans;  // each within the data section (checked above): end cannot overflow
+  for (const auto& t : tensors_) spans.push_back({t.offset, t.offset + t.bytes, &t.name});
+  check_disjoint(std::move(spans), f, "data section");
 }
 
 const GgufValue* Gguf::find_value(const std::string& key) const {
@@ -407,16 +366,16 @@ const GgufTensorInfo* Gguf::find(const std::string& name) const {
 void Gguf::read_f32(const GgufTensorInfo& t, float* dst) const {
   const uint8_t* src = data_ + t.offset;
   const size_t n = t.numel;
-  auto u16 = [src](size_t i) { return uint16_t(src[2 * i] | src[2 * i + 1] << 8); };
+  if (n == 0) return;  // a dim of 0: dst may be null, and memcpy must not get it
   switch (t.type) {
     case GgmlType::kF32:
       std::memcpy(dst, src, n * 4);
       break;
     case GgmlType::kF16:
-      for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(u16(i));
+      f16_to_f32(src, dst, n);
       break;
     case GgmlType::kBF16:
-      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(u16(i));
+      bf16_to_f32(src, dst, n);
       break;
     case GgmlType::kQ8_0:
       dequantize_row_q8_0(dst, read_q8_0(t).data(), n);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checked_file.h"
 #include "core/q8_0.h"
 
 namespace tf {
@@ -74,7 +75,7 @@ class Gguf {
   explicit Gguf(const std::string& path);
   // Validates an in-memory image (not copied: it must outlive this object). For the fuzzer.
   Gguf(const uint8_t* data, size_t size, std::string label);
-  ~Gguf();
+  ~Gguf() = default;
   Gguf(const Gguf&) = delete;
   Gguf& operator=(const Gguf&) = delete;
 
@@ -101,9 +102,9 @@ class Gguf {
  private:
   void parse();
   std::string label_;
+  MappedFile file_;  // empty over an in-memory image
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  void* map_ = nullptr;
   uint32_t version_ = 0, alignment_ = 32;
   const uint8_t* data_ = nullptr;  // the data section
   size_t data_size_ = 0;

@@ -1,18 +1,10 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file.h"
-#include "core/half.h"
 
 namespace tf {
 
@@ -35,40 +27,14 @@ size_t TensorInfo::numel() const {
   return n;
 }
 
-SafeTensors::SafeTensors(const std::string& path) : label_(path) {
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw Error(path + ": not a regular file");
-  }
-  size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    map_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map_ == MAP_FAILED) {
-      map_ = nullptr;
-      close(fd);
-      throw Error(path + ": mmap failed (" + std::strerror(errno) + ")");
-    }
-    base_ = static_cast<const uint8_t*>(map_);
-  }
-  close(fd);
-  try {
-    parse();
-  } catch (...) {
-    if (map_) munmap(map_, size_);
-    throw;
-  }
+SafeTensors::SafeTensors(const std::string& path)
+    : label_(path), file_(path), base_(file_.data()), size_(file_.size()) {
+  parse();
 }
 
 SafeTensors::SafeTensors(const uint8_t* data, size_t size, std::string label)
     : label_(std::move(label)), base_(data), size_(size) {
   parse();
-}
-
-SafeTensors::~SafeTensors() {
-  if (map_) munmap(map_, size_);
 }
 
 void SafeTensors::parse() {
@@ -106,8 +72,7 @@ void SafeTensors::parse() {
     for (auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw Error(where + " has a shape entry that is not a size");
       const uint64_t dv = d.get<uint64_t>();
-      if (dv > (uint64_t(1) << 40) || __builtin_mul_overflow(numel, size_t(dv), &numel))
-        throw Error(where + " has an impossibly large shape");
+      if (!mul_dim(numel, dv)) throw Error(where + " has an impossibly large shape");
       t.shape.push_back(long(dv));
     }
     for (auto& o : v["data_offsets"])
@@ -124,13 +89,9 @@ void SafeTensors::parse() {
     index_[name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
-  std::vector<const TensorInfo*> order;
-  for (auto& t : tensors_) order.push_back(&t);
-  std::sort(order.begin(), order.end(),
-            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
-  for (size_t i = 1; i < order.size(); ++i)
-    if (order[i]->begin < order[i - 1]->end)
-      throw Error(f + ": tensors " + order[i - 1]->name + " and " + order[i]->name + " overlap in the data region");
+  std::vector<ByteSpan> spans;
+  for (const auto& t : tensors_) spans.push_back({t.begin, t.end, &t.name});
+  check_disjoint(std::move(spans), f, "data region");
 }
 
 const TensorInfo* SafeTensors::find(const std::string& name) const {
@@ -141,12 +102,13 @@ const TensorInfo* SafeTensors::find(const std::string& name) const {
 void SafeTensors::read_f32(const TensorInfo& t, float* dst) const {
   const uint8_t* src = data_ + t.begin;
   const size_t n = t.numel();
+  if (n == 0 && (t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16")) return;  // dst may be null
   if (t.dtype == "F32") {
     std::memcpy(dst, src, n * 4);
   } else if (t.dtype == "F16") {
-    for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(uint16_t(src[2 * i] | src[2 * i + 1] << 8));
+    f16_to_f32(src, dst, n);
   } else if (t.dtype == "BF16") {
-    for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(uint16_t(src[2 * i] | src[2 * i + 1] << 8));
+    bf16_to_f32(src, dst, n);
   } else {
     throw Error(label_ + ": tensor " + t.name + " has dtype " + t.dtype +
                 "; only F32, F16 and BF16 can be read as weights");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/checked_file.h"
+
 namespace tf {
 
 struct TensorInfo {
@@ -24,7 +26,7 @@ class SafeTensors {
   explicit SafeTensors(const std::string& path);
   // Validates an in-memory image (not copied: it must outlive this object). For the fuzzer.
   SafeTensors(const uint8_t* data, size_t size, std::string label);
-  ~SafeTensors();
+  ~SafeTensors() = default;
   SafeTensors(const SafeTensors&) = delete;
   SafeTensors& operator=(const SafeTensors&) = delete;
 
@@ -37,9 +39,9 @@ class SafeTensors {
  private:
   void parse();
   std::string label_;
+  MappedFile file_;  // empty over an in-memory image
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  void* map_ = nullptr;
   const uint8_t* data_ = nullptr;  // start of the data region
   size_t data_size_ = 0;
   std::vector<TensorInfo> tensors_;

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace tf {
@@ -50,6 +52,17 @@ Rope rope_from_json(const nlohmann::json& j, const std::string& label) {
       break;
     }
   if (type == "default") return r;
+  if (type == "tformer_freq_factors") {  // tformer's own: a GGUF file's rope_freqs tensor
+    if (!s.contains("freq_factors") || !s["freq_factors"].is_array())
+      throw Error(where + ".freq_factors must be an array of numbers");
+    r.scaling = RopeScaling::kFreqFactors;
+    for (const auto& f : s["freq_factors"]) {
+      if (!f.is_number() || !(f.get<double>() > 0) || !std::isfinite(f.get<double>()))
+        throw Error(where + ".freq_factors holds " + f.dump() + ", not a positive number");
+      r.freq_factors.push_back(f.get<double>());
+    }
+    return r;
+  }
   if (type != "linear" && type != "llama3")
     throw Error(where + ".rope_type \"" + type + "\" is not supported (tformer implements default, linear, llama3)");
   r.factor = get_number(s, "factor", where, 0.0);
@@ -101,6 +114,9 @@ Config llama_from_json(const nlohmann::json& j, const std::string& label, const 
   c.layer_norm_epsilon = get_number(j, "rms_norm_eps", label, 1e-6);
   if (!(c.layer_norm_epsilon > 0)) throw Error(label + ": rms_norm_eps must be a positive number");
   c.rope = rope_from_json(j, label);
+  if (c.rope.scaling == RopeScaling::kFreqFactors && c.rope.freq_factors.size() != size_t(c.head_dim / 2))
+    throw Error(label + ": rope_scaling.freq_factors has " + std::to_string(c.rope.freq_factors.size()) +
+                " values, head_dim " + std::to_string(c.head_dim) + " needs " + std::to_string(c.head_dim / 2));
   if (!(c.rope.theta > 0)) throw Error(label + ": rope_theta must be a positive number");
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", label, false);  // LlamaConfig's default
   const bool attention_bias = get_bool(j, "attention_bias", label, false);
@@ -233,6 +249,8 @@ nlohmann::json llama_to_json(const Config& c) {
                          {"low_freq_factor", c.rope.low_freq_factor},
                          {"high_freq_factor", c.rope.high_freq_factor},
                          {"original_max_position_embeddings", c.rope.original_max_positions}};
+  if (c.rope.scaling == RopeScaling::kFreqFactors)
+    j["rope_scaling"] = {{"rope_type", "tformer_freq_factors"}, {"freq_factors", c.rope.freq_factors}};
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;

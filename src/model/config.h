@@ -15,16 +15,19 @@ enum class Arch {
 };
 
 // How rotary frequencies are scaled (HF's rope_type): none, linear (positions divided by
-// factor), llama3 (long wavelengths divided by factor, short ones kept, a smooth ramp between).
-enum class RopeScaling { kNone, kLinear, kLlama3 };
+// factor), llama3 (long wavelengths divided by factor, short ones kept, a smooth ramp between),
+// or per-frequency divisors as they are (llama.cpp's rope_freqs tensor: how its converter writes
+// llama3 scaling, without the four numbers that made them).
+enum class RopeScaling { kNone, kLinear, kLlama3, kFreqFactors };
 
 struct Rope {
   double theta = 10000.0;  // rope_theta: inv_freq[i] = theta^(-2i/HS)
   RopeScaling scaling = RopeScaling::kNone;
-  double factor = 1.0;             // linear and llama3
-  double low_freq_factor = 1.0;    // llama3
-  double high_freq_factor = 4.0;   // llama3
-  int original_max_positions = 0;  // llama3: original_max_position_embeddings
+  double factor = 1.0;               // linear and llama3
+  double low_freq_factor = 1.0;      // llama3
+  double high_freq_factor = 4.0;     // llama3
+  int original_max_positions = 0;    // llama3: original_max_position_embeddings
+  std::vector<double> freq_factors;  // kFreqFactors: inv_freq[i] /= freq_factors[i], HS/2 values
 };
 
 struct Config {

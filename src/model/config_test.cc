@@ -112,6 +112,24 @@ TEST(LlamaConfig, Llama3FrequenciesFollowTransformers) {
   EXPECT_GT(between, 0);
 }
 
+// A GGUF file's per-frequency divisors (llama.cpp's rope_freqs): each frequency divided by its
+// own, and the config round-trips through config.json under tformer's rope_type.
+TEST(LlamaConfig, FreqFactorsDivideEachFrequencyAndRoundTrip) {
+  nlohmann::json j = {{"model_type", "llama"},        {"vocab_size", 32},       {"hidden_size", 16},
+                      {"intermediate_size", 32},      {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+                      {"max_position_embeddings", 8}, {"rms_norm_eps", 1e-5}};
+  j["rope_scaling"] = {{"rope_type", "tformer_freq_factors"}, {"freq_factors", {1.0, 1.5, 4.0, 8.0}}};
+  const Config c = config_from_json(j, "config.json");
+  ASSERT_EQ(c.rope.scaling, RopeScaling::kFreqFactors);
+  const auto f = rope_inv_freq(c.rope, 8), base = rope_inv_freq(Rope{}, 8);
+  for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(f[i], base[i] / c.rope.freq_factors[i]);
+  EXPECT_EQ(config_from_json(config_to_json(c), "again").rope.freq_factors, c.rope.freq_factors);
+  j["rope_scaling"]["freq_factors"] = {1.0, 2.0};  // head_dim 8 has 4 frequencies
+  EXPECT_THROW(config_from_json(j, "config.json"), Error);
+  j["rope_scaling"]["freq_factors"] = {1.0, 2.0, 0.0, 1.0};
+  EXPECT_THROW(config_from_json(j, "config.json"), Error);
+}
+
 TEST(LlamaConfig, RefusesWhatItCannotHonourNamingTheKey) {
   auto with = [](const char* key, nlohmann::json v) {
     auto j = smollm2();

@@ -8,8 +8,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/gguf_tokenizer.h"
 #include "model/llama_block.h"
-#include "tokenizer/byte_level.h"
 
 namespace fs = std::filesystem;
 
@@ -94,64 +94,12 @@ double shortest(double f32_value) {
   return d;
 }
 
-// ---- the tokenizer as metadata
-
-void add_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, const Config& c, const std::string& dir) {
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  std::vector<std::string> merges;
-  if (!dir.empty() && fs::exists(dir + "/vocab.json") && fs::exists(dir + "/merges.txt")) {
-    nlohmann::json vocab;
-    try {
-      vocab = nlohmann::json::parse(read_file(dir + "/vocab.json"));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(dir + "/vocab.json: invalid JSON (" + e.what() + ")");
-    }
-    if (!vocab.is_object()) throw Error(dir + "/vocab.json: expected an object {token: id}");
-    tokens.resize(size_t(c.vocab_size));
-    for (auto& [tok, id] : vocab.items()) {
-      if (!id.is_number_integer() || id.get<long>() < 0 || id.get<long>() >= c.vocab_size)
-        throw Error(dir + "/vocab.json: token id " + id.dump() + " is outside the model's vocab_size");
-      tokens[size_t(id.get<long>())] = tok;
-    }
-    const std::string text = read_file(dir + "/merges.txt");
-    size_t i = 0;
-    while (i < text.size()) {
-      size_t j = text.find('\n', i);
-      if (j == std::string::npos) j = text.size();
-      std::string line = text.substr(i, j - i);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty() && !line.starts_with("#version")) merges.push_back(line);
-      i = j + 1;
-    }
-  } else if (c.tokenizer == "byte") {
-    for (int b = 0; b < 256; ++b) tokens.push_back(byte_level_text(std::string(1, char(b))));
-    kv.emplace_back("tformer.tokenizer", GgufValue::str("byte"));
-  } else {
-    return;  // no tokenizer llama.cpp's metadata can say (tokenizer.json models: not yet)
-  }
-  // llama_token_type: 1 normal, 3 control (GPT-2's <|endoftext|>), 5 unused (ids no token has).
-  for (const auto& t : tokens) types.push_back(t.empty() ? 5 : t.starts_with("<|") && t.ends_with("|>") ? 3 : 1);
-  while (tokens.size() < size_t(c.vocab_size)) {  // rows the tokenizer never produces
-    tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
-    types.push_back(5);
-  }
-  for (size_t id = 0; id < tokens.size(); ++id)
-    if (tokens[id].empty()) tokens[id] = "[PAD" + std::to_string(id) + "]";
-  kv.emplace_back("tokenizer.ggml.model", GgufValue::str("gpt2"));
-  kv.emplace_back("tokenizer.ggml.pre", GgufValue::str("gpt-2"));
-  kv.emplace_back("tokenizer.ggml.tokens", GgufValue::strings(std::move(tokens)));
-  kv.emplace_back("tokenizer.ggml.token_type", GgufValue::i32s(types));
-  kv.emplace_back("tokenizer.ggml.merges", GgufValue::strings(std::move(merges)));
-  if (c.bos_token_id >= 0) kv.emplace_back("tokenizer.ggml.bos_token_id", GgufValue::u32(uint32_t(c.bos_token_id)));
-  if (!c.eos_token_ids.empty())
-    kv.emplace_back("tokenizer.ggml.eos_token_id", GgufValue::u32(uint32_t(c.eos_token_ids[0])));
-}
-
 // llama3 rope scaling as llama.cpp's rope_freqs tensor (convert_hf_to_gguf.py's rope_factors):
 // for each of the HS/2 frequencies, what divides the unscaled one (1 = kept, factor = long
-// wavelengths). Empty without llama3 scaling.
+// wavelengths), or the factors the config carries as they are. Empty without either.
 std::vector<float> rope_freq_factors(const Config& c) {
+  if (c.rope.scaling == RopeScaling::kFreqFactors)
+    return std::vector<float>(c.rope.freq_factors.begin(), c.rope.freq_factors.end());
   if (c.rope.scaling != RopeScaling::kLlama3) return {};
   Rope plain = c.rope;
   plain.scaling = RopeScaling::kNone;
@@ -216,7 +164,7 @@ void export_gguf(const std::string& path, const Model& model, const std::string&
   } else {
     f32("attention.layer_norm_epsilon", c.layer_norm_epsilon);
   }
-  add_tokenizer(kv, c, tokenizer_dir);
+  add_gguf_tokenizer(kv, c, tokenizer_dir);
 
   std::vector<std::vector<float>> permuted;  // q/k copies, alive until the write ends
   permuted.reserve(model.table().size());
@@ -286,11 +234,18 @@ Config gguf_config(const Gguf& g) {
         throw Error(g.label() + ": " + arch + ".rope.scaling.type \"" + s->s + "\" is not supported (none, linear)");
       j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", f("rope.scaling.factor")}};
     }
-    if (has("rope_freqs.weight")) {
-      if (!g.find_value("tformer.rope.llama3.factor"))
-        throw Error(g.label() +
-                    ": tensor rope_freqs.weight (per-frequency rope factors) is only read with the "
-                    "tformer.rope.llama3.* keys that tformer export writes");
+    if (const GgufTensorInfo* freqs = g.find("rope_freqs.weight");
+        freqs && !g.find_value("tformer.rope.llama3.factor")) {
+      // llama.cpp's converter writes llama3 scaling as these per-frequency divisors alone; the
+      // four numbers that made them cannot be recovered (only their ratios show), so the
+      // model keeps the divisors themselves, the very numbers llama.cpp divides by.
+      if (freqs->dims.size() != 1 || freqs->dims[0] != hs / 2)
+        throw Error(g.label() + ": tensor rope_freqs.weight has shape " + shape_str(freqs->shape()) + ", head size " +
+                    std::to_string(hs) + " needs [" + std::to_string(hs / 2) + "]");
+      std::vector<double> factors;
+      for (float x : g.read_f32(*freqs)) factors.push_back(x);
+      j["rope_scaling"] = {{"rope_type", "tformer_freq_factors"}, {"freq_factors", factors}};
+    } else if (freqs) {
       j["rope_scaling"] = {
           {"rope_type", "llama3"},
           {"factor", shortest(g.get_float("tformer.rope.llama3.factor"))},
@@ -309,31 +264,6 @@ Config gguf_config(const Gguf& g) {
   }
   return config_from_json(j, g.label());
 }
-
-namespace {
-// tformer's byte-level tokenizer, or GPT-2 BPE from tokenizer.ggml.tokens + merges; null for a
-// tokenizer model tformer cannot build from metadata (llama.cpp's "llama", sentencepiece).
-std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c) {
-  if (c.tokenizer == "byte") return make_byte_tokenizer();
-  const GgufValue* model = g.find_value("tokenizer.ggml.model");
-  if (!model || model->s != "gpt2") return nullptr;
-  auto strings = [&](const std::string& key) {
-    std::vector<std::string> out;
-    const GgufValue* v = g.find_value(key);
-    if (!v) return out;
-    if (v->type != GgufType::kArray || v->elem != GgufType::kString)
-      throw Error(g.label() + ": metadata " + key + " must be an array of strings");
-    for (const auto& e : v->array) out.push_back(e.s);
-    return out;
-  };
-  const std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
-  if (tokens.empty()) return nullptr;
-  if (tokens.size() > size_t(c.vocab_size))
-    throw Error(g.label() + ": tokenizer.ggml.tokens has " + std::to_string(tokens.size()) +
-                " tokens but the model's vocab_size is " + std::to_string(c.vocab_size));
-  return make_bpe_tokenizer(tokens, strings("tokenizer.ggml.merges"), g.label());
-}
-}  // namespace
 
 LoadedModel load_gguf_model(const std::string& path) {
   const Gguf g(path);

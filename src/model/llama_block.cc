@@ -49,6 +49,8 @@ std::vector<double> rope_inv_freq(const Rope& r, int HS) {
   for (int i = 0; i < HS / 2; ++i) f[i] = 1.0 / std::pow(r.theta, 2.0 * i / HS);
   if (r.scaling == RopeScaling::kLinear)
     for (auto& x : f) x /= r.factor;
+  if (r.scaling == RopeScaling::kFreqFactors)  // config validation: HS/2 of them
+    for (int i = 0; i < HS / 2; ++i) f[i] /= r.freq_factors[size_t(i)];
   if (r.scaling == RopeScaling::kLlama3) {
     const double low_wavelen = r.original_max_positions / r.low_freq_factor;
     const double high_wavelen = r.original_max_positions / r.high_freq_factor;

@@ -14,11 +14,11 @@ namespace tf {
 
 namespace {
 
-nlohmann::json read_json(const std::string& path) {
+nlohmann::json parse_json(const std::string& text, const std::string& label) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON (" + e.what() + ")");
+    throw Error(label + ": invalid JSON (" + e.what() + ")");
   }
 }
 
@@ -33,7 +33,9 @@ const nlohmann::json& model_of(const nlohmann::json& j, const std::string& where
 
 class HfTokenizer final : public Tokenizer {
  public:
-  HfTokenizer(const std::string& dir, const nlohmann::json& j, const std::string& where)
+  // config: tokenizer_config.json's object (empty when there is none), read from config_path.
+  HfTokenizer(const nlohmann::json& j, const std::string& where, const nlohmann::json& config,
+              const std::string& config_path)
       : normalizer_(j.value("normalizer", nlohmann::json()), where),
         pre_tokenizer_(j.value("pre_tokenizer", nlohmann::json()), where),
         model_(model_of(j, where), where),
@@ -56,9 +58,6 @@ class HfTokenizer final : public Tokenizer {
     for (size_t id = 0; id < text.size(); ++id) bytes_[id] = decoder_.token_bytes(text[id], added[id]);
     for (const AddedToken& t : added_.tokens()) special_[t.id] = special_[t.id] || t.special;
 
-    const std::string config_path = dir + "/tokenizer_config.json";
-    const nlohmann::json config =
-        std::filesystem::exists(config_path) ? read_json(config_path) : nlohmann::json::object();
     if (!config.is_object()) throw Error(config_path + ": expected a JSON object");
     bos_ = token_of_config(config, "bos_token", config_path);
     eos_ = token_of_config(config, "eos_token", config_path);
@@ -174,13 +173,20 @@ class HfTokenizer final : public Tokenizer {
 bool has_hf_tokenizer(const std::string& dir) { return std::filesystem::exists(dir + "/tokenizer.json"); }
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& dir) {
-  const std::string path = dir + "/tokenizer.json";
-  const nlohmann::json j = read_json(path);
-  if (!j.is_object()) throw Error(path + ": expected a JSON object");
+  const std::string path = dir + "/tokenizer.json", config_path = dir + "/tokenizer_config.json";
+  return make_hf_tokenizer(read_file(path), path,
+                           std::filesystem::exists(config_path) ? read_file(config_path) : std::string(), config_path);
+}
+
+std::unique_ptr<Tokenizer> make_hf_tokenizer(const std::string& json, const std::string& label,
+                                             const std::string& config_json, const std::string& config_label) {
+  const nlohmann::json j = parse_json(json, label);
+  if (!j.is_object()) throw Error(label + ": expected a JSON object");
+  const nlohmann::json config = config_json.empty() ? nlohmann::json::object() : parse_json(config_json, config_label);
   try {
-    return std::make_unique<HfTokenizer>(dir, j, path);
+    return std::make_unique<HfTokenizer>(j, label, config, config_label);
   } catch (const nlohmann::json::exception& e) {  // a value of the wrong type deep inside
-    throw Error(path + ": " + e.what());
+    throw Error(label + ": " + e.what());
   }
 }
 

@@ -23,5 +23,9 @@ bool has_hf_tokenizer(const std::string& dir);
 // Loads dir/tokenizer.json and, when present, dir/tokenizer_config.json; throws Error naming
 // the file and the key at fault.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& dir);
+// The same from the two files' texts (config_json empty: no tokenizer_config.json), as a GGUF
+// file carries them; label and config_label name them in messages.
+std::unique_ptr<Tokenizer> make_hf_tokenizer(const std::string& json, const std::string& label,
+                                             const std::string& config_json, const std::string& config_label);
 
 }  // namespace tf

