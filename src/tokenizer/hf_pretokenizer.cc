@@ -41,6 +41,12 @@ void PreTokenizer::parse(const nlohmann::json& j, const std::string& where, cons
     const std::string pat = literal ? p["String"].get<std::string>() : p["Regex"].get<std::string>();
     splits_.push_back(
         {std::make_shared<Regex>(pat, literal, where + ": " + key + ".pattern"), behavior == "Isolated", false});
+  } else if (type == "Digits") {
+    // SmolLM2's first step: numbers split off, each character alone or in runs. Hugging Face's
+    // Rust tokenizers tests char::is_numeric, the Unicode categories Nd, Nl and No: \p{N}
+    // (transformers.js tests \d, ASCII only; tests/hf_tokenizer_parity.py shows the difference).
+    const bool each = flag("individual_digits", false);
+    splits_.push_back({std::make_shared<Regex>(each ? "\\p{N}" : "\\p{N}+", false, where + ": " + key), true, false});
   } else if (type == "ByteLevel") {
     const bool prefix = flag("add_prefix_space", true);
     // use_regex: GPT-2's pattern (huggingface/tokenizers pre_tokenizers/byte_level.rs).
@@ -50,7 +56,8 @@ void PreTokenizer::parse(const nlohmann::json& j, const std::string& where, cons
       splits_.push_back({nullptr, true, true});
     byte_level_ = true;
   } else {
-    throw Error(where + ": " + key + ".type \"" + type + "\" is not supported (supported: Split, ByteLevel, Sequence)");
+    throw Error(where + ": " + key + ".type \"" + type +
+                "\" is not supported (supported: Split, Digits, ByteLevel, Sequence)");
   }
 }
 
