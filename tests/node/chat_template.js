@@ -11,8 +11,9 @@ const { check, finish } = require("./serve");
 
 const kLlama2 = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
 
-// SmolLM2-Instruct's and Qwen2-Instruct's (their tokenizer_config.json on the Hugging Face hub;
-// no @lenml package carries them): ChatML with a default system message.
+// SmolLM2-Instruct's and Qwen2-Instruct's: ChatML with a default system message, transcribed
+// from their tokenizer_config.json on the Hugging Face hub (no npm package carries them, and the
+// hub is out of reach here, so the text itself is not checked against the files; the renderer is).
 const chatml = (sys) => "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n" + sys + "<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 const kInline = {
   smollm2: { chat_template: chatml("You are a helpful AI assistant named SmolLM, trained by Hugging Face"), bos_token: "<|im_start|>", eos_token: "<|im_end|>" },
