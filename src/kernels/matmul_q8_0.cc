@@ -39,6 +39,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "kernels/kernels.h"
+#include "kernels/row_dispatch.h"
 
 namespace tf {
 namespace {
@@ -165,27 +166,12 @@ void rows_any(float* out, const float* x, const BlockQ8_0* w, const float* bias,
     else
       rows256<MB>(out, x, w, bias, C, OC);
   };
-  switch (M) {
-    case 1:
-      return run.template operator()<1>();
-    case 2:
-      return run.template operator()<2>();
-    case 3:
-      return run.template operator()<3>();
-    case 4:
-      return run.template operator()<4>();
-    case 5:
-      return run.template operator()<5>();
-    case 6:
-      return run.template operator()<6>();
-    case 7:
-      return run.template operator()<7>();
-    case 8:
-      return run.template operator()<8>();
-    default:  // more rows: blocks of 8, each streaming w again
-      for (int m0 = 0; m0 < M; m0 += 8)
-        rows_any<kWide>(out + size_t(m0) * OC, x + size_t(m0) * C, w, bias, M - m0 < 8 ? M - m0 : 8, C, OC);
+  if (M < 1 || M > 8) {  // no rows, or more: blocks of 8, each streaming w again
+    for (int m0 = 0; m0 < M; m0 += 8)
+      rows_any<kWide>(out + size_t(m0) * OC, x + size_t(m0) * C, w, bias, M - m0 < 8 ? M - m0 : 8, C, OC);
+    return;
   }
+  with_rows(M, run);
 }
 #endif
 

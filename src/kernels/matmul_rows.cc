@@ -37,6 +37,7 @@
 #endif
 
 #include "kernels/kernels.h"
+#include "kernels/row_dispatch.h"
 
 namespace tf {
 namespace {
@@ -233,24 +234,7 @@ void rows(float* out, const float* x, const W* w, const float* bias, int C, int 
 template <bool kWide, typename W>
 void block_of(float* out, const float* x, const W* w, const float* bias, int C, int OC, int o, int mb, bool prefetch) {
   auto run = [&]<int MB>() { block<kWide, MB, 1, W>(out, x, w, bias, C, OC, o, prefetch); };
-  switch (mb) {
-    case 1:
-      return run.template operator()<1>();
-    case 2:
-      return run.template operator()<2>();
-    case 3:
-      return run.template operator()<3>();
-    case 4:
-      return run.template operator()<4>();
-    case 5:
-      return run.template operator()<5>();
-    case 6:
-      return run.template operator()<6>();
-    case 7:
-      return run.template operator()<7>();
-    default:
-      return run.template operator()<8>();
-  }
+  with_rows(mb, run);
 }
 
 // More than 8 rows (a server's batch): each task takes one row of w and applies it to every
@@ -268,27 +252,9 @@ void rows_wide(float* out, const float* x, const W* w, const float* bias, int M,
 
 template <bool kWide, typename W>
 void rows_any(float* out, const float* inp, const W* w, const float* bias, int M, int C, int OC) {
+  if (M < 1 || M > 8) return rows_wide<kWide, W>(out, inp, w, bias, M, C, OC);  // (none, or blocks of 8)
   auto run = [&]<int MB>() { rows<kWide, MB, W>(out, inp, w, bias, C, OC); };
-  switch (M) {
-    case 1:
-      return run.template operator()<1>();
-    case 2:
-      return run.template operator()<2>();
-    case 3:
-      return run.template operator()<3>();
-    case 4:
-      return run.template operator()<4>();
-    case 5:
-      return run.template operator()<5>();
-    case 6:
-      return run.template operator()<6>();
-    case 7:
-      return run.template operator()<7>();
-    case 8:
-      return run.template operator()<8>();
-    default:
-      return rows_wide<kWide, W>(out, inp, w, bias, M, C, OC);
-  }
+  with_rows(M, run);
 }
 #endif
 
