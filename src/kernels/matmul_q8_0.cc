@@ -138,23 +138,24 @@ TF_AVX2 void block256(float* out, const float* x, const BlockQ8_0* w, const floa
     for (int r = 0; r < RB; ++r) out[size_t(m) * OC + o0 + r] = hsum256(acc[m][r]) + (bias ? bias[o0 + r] : 0.0f);
 }
 
-// RB rows of w per task: as many as the registers hold beside the M·RB accumulators (32
+// RB rows of w per task: one at M = 1, where a linear read of the weights streams fastest
+// (matmul_rows.cc); else as many as the registers hold beside the M·RB accumulators (32
 // vectors with AVX-512, 16 with AVX2). Every task's rows are independent, so OpenMP splits them.
 template <int MB>
 void rows512(float* out, const float* x, const BlockQ8_0* w, const float* bias, int C, int OC) {
-  constexpr int RB = MB <= 4 ? 4 : 2;
+  constexpr int RB = MB <= 1 ? 1 : MB <= 4 ? 4 : 2;
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block512<MB, RB>(out, x, w, bias, C, OC, b * RB, b + 1 < nblk);
+  for (int b = 0; b < nblk; ++b) block512<MB, RB>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + 1 < nblk);
   for (int o = nblk * RB; o < OC; ++o) block512<MB, 1>(out, x, w, bias, C, OC, o, false);
 }
 
 template <int MB>
 void rows256(float* out, const float* x, const BlockQ8_0* w, const float* bias, int C, int OC) {
-  constexpr int RB = MB <= 1 ? 4 : MB <= 2 ? 3 : MB <= 4 ? 2 : 1;
+  constexpr int RB = MB <= 1 ? 1 : MB <= 2 ? 3 : MB <= 4 ? 2 : 1;
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block256<MB, RB>(out, x, w, bias, C, OC, b * RB, b + 1 < nblk);
+  for (int b = 0; b < nblk; ++b) block256<MB, RB>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + 1 < nblk);
   for (int o = nblk * RB; o < OC; ++o) block256<MB, 1>(out, x, w, bias, C, OC, o, false);
 }
 

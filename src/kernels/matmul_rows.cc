@@ -8,7 +8,10 @@
 // shrinks as M grows to keep M·RB + RB + 1 within the vector registers (32 with AVX-512, 16
 // with AVX2). While a block streams, it prefetches the same offsets of a block kAhead blocks
 // on, which the hardware prefetcher does not foresee because each block starts a new set of
-// streams (docs/gemm.md has the measurements behind RB and kAhead).
+// streams (docs/gemm.md has the measurements behind RB and kAhead). At M = 1 a task is one row
+// and nothing is prefetched: the weights then stream as one linear read, which the hardware
+// prefetcher follows best; interleaving the cache lines of 12 rows held one Zen 4 core to
+// 14 GB/s against 22 GB/s linear. With more rows of x, the reuse of each loaded weight wins.
 //
 // The weights may also be bf16 (the upper half of a float's bits): decode is bound by the bytes
 // of weights it reads, so half the bytes is nearly twice the speed. Each bf16 is widened to a
@@ -209,16 +212,17 @@ void block(float* out, const float* x, const W* w, const float* bias, int C, int
     block256<MB, RB, W>(out, x, w, bias, C, OC, o0, prefetch);
 }
 
-// Rows of w per task: as many as the registers hold beside the MB·RB accumulators, RB weight
-// vectors (2·RB for AVX-512's bf16 halves) and x's, or where more rows stopped paying (M = 1:
-// the loads of a lone row of x need few registers). bf16 at M = 8 ran 1.9x slower than AVX2
-// with 3 rows, 1.16x with 2, as fast with 1 (docs/gemm.md).
+// Rows of w per task: one at M = 1 (a linear read, above); else as many as the registers hold
+// beside the MB·RB accumulators, RB weight vectors (2·RB for AVX-512's bf16 halves) and x's, or
+// where more rows stopped paying. bf16 at M = 8 ran 1.9x slower than AVX2 with 3 rows, 1.16x
+// with 2, as fast with 1; one row at M = 4 and 8 was 10-60% slower (docs/gemm.md). RB never
+// changes a sum's order (one accumulator per output), so it may differ by M.
 template <bool kWide, typename W>
 constexpr int rows_per_task(int MB) {
   if (kWide && std::is_same_v<W, uint16_t>)
-    return MB <= 1 ? 12 : MB <= 2 ? 6 : MB <= 3 ? 5 : MB <= 4 ? 4 : MB <= 6 ? 2 : 1;
-  if (kWide) return MB <= 1 ? 12 : MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
-  return MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
+    return MB <= 1 ? 1 : MB <= 2 ? 6 : MB <= 3 ? 5 : MB <= 4 ? 4 : MB <= 6 ? 2 : 1;
+  if (kWide) return MB <= 1 ? 1 : MB <= 2 ? 8 : MB <= 4 ? 6 : MB <= 6 ? 4 : 3;
+  return MB <= 1 ? 1 : MB <= 2 ? 4 : MB <= 4 ? 3 : MB <= 6 ? 2 : 1;
 }
 
 template <bool kWide, int MB, typename W>
@@ -226,7 +230,7 @@ void rows(float* out, const float* x, const W* w, const float* bias, int C, int 
   constexpr int RB = rows_per_task<kWide, W>(MB);
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block<kWide, MB, RB, W>(out, x, w, bias, C, OC, b * RB, b + kAhead < nblk);
+  for (int b = 0; b < nblk; ++b) block<kWide, MB, RB, W>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + kAhead < nblk);
   for (int o = nblk * RB; o < OC; ++o) block<kWide, MB, 1, W>(out, x, w, bias, C, OC, o, false);
 }
 
