@@ -9,7 +9,7 @@ mkdir -p "$out"
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
 clang++ "${flags[@]}" tests/fuzz/fuzz_safetensors.cc src/io/safetensors.cc src/core/checked_file.cc src/core/file.cc src/core/error.cc \
   -o "$out/fuzz_safetensors"
-clang++ "${flags[@]}" tests/fuzz/fuzz_gguf.cc src/io/gguf.cc src/core/checked_file.cc src/core/q8_0.cc src/core/file.cc \
+clang++ "${flags[@]}" tests/fuzz/fuzz_gguf.cc src/io/gguf.cc src/core/checked_file.cc src/core/q8_0.cc src/core/ggml_quants.cc src/core/file.cc \
   src/core/error.cc -o "$out/fuzz_gguf"
 tok_sources=$(ls src/tokenizer/*.cc | grep -v _test.cc)
 clang++ "${flags[@]}" tests/fuzz/fuzz_tokenizer.cc $tok_sources \

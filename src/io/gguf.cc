@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/ggml_quants.h"
 #include "core/half.h"
 #include "core/q8_0.h"
 
@@ -26,8 +27,35 @@ std::pair<uint32_t, uint32_t> type_block(uint32_t t) {
       return {1, 2};
     case GgmlType::kQ8_0:
       return {kQ8Block, kQ8BlockBytes};
+    case GgmlType::kQ4_0:
+      return {kQK4, sizeof(BlockQ4_0)};
+    case GgmlType::kQ4_1:
+      return {kQK4, sizeof(BlockQ4_1)};
+    case GgmlType::kQ5_0:
+      return {kQK4, sizeof(BlockQ5_0)};
+    case GgmlType::kQ5_1:
+      return {kQK4, sizeof(BlockQ5_1)};
+    case GgmlType::kQ4_K:
+      return {kQKK, sizeof(BlockQ4_K)};
+    case GgmlType::kQ5_K:
+      return {kQKK, sizeof(BlockQ5_K)};
+    case GgmlType::kQ6_K:
+      return {kQKK, sizeof(BlockQ6_K)};
   }
   return {0, 0};
+}
+
+// ggml's names of the tensor types tformer does not read, so that the error names the type a
+// user asked llama.cpp's quantizer for (ggml.h's ggml_type; 4, 5 and 31-33 are retired).
+const char* unread_type_name(uint32_t t) {
+  static const std::pair<uint32_t, const char*> kNames[] = {
+      {9, "Q8_1"},     {10, "Q2_K"},   {11, "Q3_K"},   {15, "Q8_K"},    {16, "IQ2_XXS"}, {17, "IQ2_XS"},
+      {18, "IQ3_XXS"}, {19, "IQ1_S"},  {20, "IQ4_NL"}, {21, "IQ3_S"},   {22, "IQ2_S"},   {23, "IQ4_XS"},
+      {24, "I8"},      {25, "I16"},    {26, "I32"},    {27, "I64"},     {28, "F64"},     {29, "IQ1_M"},
+      {34, "TQ1_0"},   {35, "TQ2_0"},  {39, "MXFP4"}};
+  for (auto [id, name] : kNames)
+    if (id == t) return name;
+  return nullptr;
 }
 
 // Bytes of a fixed-size metadata value type; 0 for string and array (variable) or unknown.
@@ -170,6 +198,20 @@ const char* ggml_type_name(GgmlType t) {
       return "BF16";
     case GgmlType::kQ8_0:
       return "Q8_0";
+    case GgmlType::kQ4_0:
+      return "Q4_0";
+    case GgmlType::kQ4_1:
+      return "Q4_1";
+    case GgmlType::kQ5_0:
+      return "Q5_0";
+    case GgmlType::kQ5_1:
+      return "Q5_1";
+    case GgmlType::kQ4_K:
+      return "Q4_K";
+    case GgmlType::kQ5_K:
+      return "Q5_K";
+    case GgmlType::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }
@@ -279,9 +321,11 @@ void Gguf::parse() {
     }
     const uint32_t type = uint32_t(in.uint(4, "the type of tensor " + t.name));
     const auto [block, block_bytes] = type_block(type);
-    if (block == 0)
-      throw Error(where + " has ggml type " + std::to_string(type) +
-                  ", which tformer does not read (F32, F16, BF16, Q8_0)");
+    if (block == 0) {
+      const char* name = unread_type_name(type);
+      throw Error(where + " has ggml type " + std::to_string(type) + (name ? std::string(" (") + name + ")" : "") +
+                  ", which tformer does not read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
+    }
     t.type = GgmlType(type);
     if (t.dims[0] % block != 0)
       throw Error(where + ": its first dim " + std::to_string(t.dims[0]) + " is not a multiple of " +
@@ -380,6 +424,29 @@ void Gguf::read_f32(const GgufTensorInfo& t, float* dst) const {
     case GgmlType::kQ8_0:
       dequantize_row_q8_0(dst, read_q8_0(t).data(), n);
       break;
+    // The parse checked the first dim against the block and the bytes against the file, so n
+    // is whole blocks and they all lie inside the data section.
+    case GgmlType::kQ4_0:
+      dequantize_row_q4_0(dst, src, n);
+      break;
+    case GgmlType::kQ4_1:
+      dequantize_row_q4_1(dst, src, n);
+      break;
+    case GgmlType::kQ5_0:
+      dequantize_row_q5_0(dst, src, n);
+      break;
+    case GgmlType::kQ5_1:
+      dequantize_row_q5_1(dst, src, n);
+      break;
+    case GgmlType::kQ4_K:
+      dequantize_row_q4_K(dst, src, n);
+      break;
+    case GgmlType::kQ5_K:
+      dequantize_row_q5_K(dst, src, n);
+      break;
+    case GgmlType::kQ6_K:
+      dequantize_row_q6_K(dst, src, n);
+      break;
   }
 }
 
@@ -471,6 +538,8 @@ std::string encode(const GgufTensorOut& t, size_t numel) {
       out.assign(reinterpret_cast<const char*>(blocks.data()), blocks.size() * sizeof(BlockQ8_0));
       break;
     }
+    default:  // read-only types: export offers f32, f16, bf16 and q8_0
+      throw Error("gguf: tformer does not write tensors of type " + std::string(ggml_type_name(t.type)));
   }
   return out;
 }

@@ -35,8 +35,21 @@ enum class GgufType : uint32_t {
   kF64 = 12,
 };
 
-// Tensor types (ggml_type) that tformer reads and writes; any other is rejected by name.
-enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kBF16 = 30 };
+// Tensor types (ggml_type) that tformer reads; it writes F32, F16, BF16 and Q8_0. Any other type
+// is rejected by name (or by number when ggml's list has no name for it).
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kBF16 = 30,
+};
 const char* ggml_type_name(GgmlType t);
 
 // One metadata value. Integers of every width are held in i (signed) or u (unsigned), floats in
@@ -92,7 +105,8 @@ class Gguf {
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find(const std::string& name) const;
-  // Converts F32, F16, BF16 or Q8_0 to float32 into dst (numel floats).
+  // Converts any type tformer reads to float32 into dst (numel floats); the block types as
+  // ggml's dequantizers do (core/ggml_quants.h).
   void read_f32(const GgufTensorInfo& t, float* dst) const;
   std::vector<float> read_f32(const GgufTensorInfo& t) const;
   // A Q8_0 tensor's blocks as the file holds them (rows of cols / 32 blocks); throws for any

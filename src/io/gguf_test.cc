@@ -149,8 +149,15 @@ TEST(Gguf, RejectsMalformedFiles) {
   EXPECT_ERROR(one_tensor({4}, 0, 32, 40), "(16 bytes at offset 32) runs past the end");
   EXPECT_ERROR(one_tensor({4}, 0, uint64_t(-32), 16), "runs past the end");
   EXPECT_ERROR(one_tensor({4}, 0, 8, 64), "offset 8, not a multiple of the alignment 32");
-  EXPECT_ERROR(one_tensor({4}, 2, 0, 64), "ggml type 2, which tformer does not read");
-  EXPECT_ERROR(one_tensor({4}, 99, 0, 64), "ggml type 99");
+  EXPECT_ERROR(one_tensor({256}, 10, 0, 128), "ggml type 10 (Q2_K), which tformer does not read");
+  EXPECT_ERROR(one_tensor({4}, 99, 0, 64), "ggml type 99, which tformer");
+  // Block types: the row a whole number of blocks, the blocks' bytes inside the file.
+  EXPECT_ERROR(one_tensor({48}, 2, 0, 64), "first dim 48 is not a multiple of Q4_0's block of 32");
+  EXPECT_ERROR(one_tensor({128, 2}, 12, 0, 512), "first dim 128 is not a multiple of Q4_K's block of 256");
+  EXPECT_ERROR(one_tensor({256, 2}, 12, 0, 287), "(288 bytes at offset 0) runs past the end");
+  EXPECT_ERROR(one_tensor({256, 3}, 14, 0, 629), "(630 bytes at offset 0) runs past the end");
+  EXPECT_ERROR(one_tensor({64}, 13, 0, 256), "Q5_K's block of 256");
+  EXPECT_ERROR(one_tensor({32, 2}, 7, 0, 47), "(48 bytes at offset 0) runs past the end");
   EXPECT_ERROR(one_tensor({}, 0, 0, 64), "n_dims 0");
   EXPECT_ERROR(one_tensor({1, 1, 1, 1, 1}, 0, 0, 64), "n_dims 5");
   EXPECT_ERROR(one_tensor({uint64_t(1) << 40, uint64_t(1) << 40}, 0, 0, 64), "impossibly large shape");
@@ -166,8 +173,10 @@ TEST(Gguf, RejectsMalformedFiles) {
   dup.str("w").u(1, 4).u(4, 8).u(0, 4).u(0, 8);
   dup.str("w").u(1, 4).u(4, 8).u(0, 4).u(32, 8).pad(32);
   EXPECT_ERROR(dup.s + std::string(128, '\0'), "tensor w appears twice");
-  // A well-formed one for contrast.
+  // Well-formed ones for contrast.
   EXPECT_EQ(error_of(one_tensor({4}, 0, 0, 16)), "");
+  EXPECT_EQ(error_of(one_tensor({256, 2}, 12, 0, 288)), "");
+  EXPECT_EQ(error_of(one_tensor({32, 3}, 6, 0, 66)), "");
 }
 
 TEST(Gguf, CannotOpenIsAnError) { EXPECT_THROW(Gguf("/nonexistent/x.gguf"), Error); }

@@ -119,8 +119,9 @@ uint32_t file_type(GgmlType t) {  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTL
       return 7;
     case GgmlType::kBF16:
       return 32;
+    default:  // export writes only the four above
+      return 0;
   }
-  return 0;
 }
 
 }  // namespace
