@@ -12,8 +12,8 @@
 
 namespace tf {
 
-constexpr int kQK4 = 32;    // QK4_0 = QK4_1 = QK5_0 = QK5_1
-constexpr int kQKK = 256;   // QK_K
+constexpr int kQK4 = 32;      // QK4_0 = QK4_1 = QK5_0 = QK5_1
+constexpr int kQKK = 256;     // QK_K
 constexpr int kKScales = 12;  // K_SCALE_SIZE: 8 scales and 8 mins of 6 bits
 
 struct BlockQ4_0 {  // x = d·(q - 8), q in [0, 16)

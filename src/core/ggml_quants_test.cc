@@ -189,9 +189,9 @@ TEST(GgmlQuants, HandMadeBlocks) {
     b[0] = 0x05, b[128 + 0] = 0x02;    // weight 0: 5 + 16·2 - 32 = 5
     b[81] = 0xF0, b[128 + 49] = 0x30;  // weight 209 = 128 + 81 (k 2, l 17): 15 + 16·3 - 32 = 31
     dequantize_row_q6_K(y, b, 256);
-    EXPECT_EQ(y[0], 10.0f);     // 0.5·4·5
-    EXPECT_EQ(y[32], 32.0f);    // 0.5·(-2)·(0 - 32)
-    EXPECT_EQ(y[209], 46.5f);   // 0.5·3·31
+    EXPECT_EQ(y[0], 10.0f);    // 0.5·4·5
+    EXPECT_EQ(y[32], 32.0f);   // 0.5·(-2)·(0 - 32)
+    EXPECT_EQ(y[209], 46.5f);  // 0.5·3·31
   }
 }
 

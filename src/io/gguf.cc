@@ -49,10 +49,9 @@ std::pair<uint32_t, uint32_t> type_block(uint32_t t) {
 // user asked llama.cpp's quantizer for (ggml.h's ggml_type; 4, 5 and 31-33 are retired).
 const char* unread_type_name(uint32_t t) {
   static const std::pair<uint32_t, const char*> kNames[] = {
-      {9, "Q8_1"},     {10, "Q2_K"},   {11, "Q3_K"},   {15, "Q8_K"},    {16, "IQ2_XXS"}, {17, "IQ2_XS"},
-      {18, "IQ3_XXS"}, {19, "IQ1_S"},  {20, "IQ4_NL"}, {21, "IQ3_S"},   {22, "IQ2_S"},   {23, "IQ4_XS"},
-      {24, "I8"},      {25, "I16"},    {26, "I32"},    {27, "I64"},     {28, "F64"},     {29, "IQ1_M"},
-      {34, "TQ1_0"},   {35, "TQ2_0"},  {39, "MXFP4"}};
+      {9, "Q8_1"},   {10, "Q2_K"},   {11, "Q3_K"},  {15, "Q8_K"},  {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"},
+      {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"}, {22, "IQ2_S"}, {23, "IQ4_XS"},  {24, "I8"},     {25, "I16"},
+      {26, "I32"},   {27, "I64"},    {28, "F64"},   {29, "IQ1_M"}, {34, "TQ1_0"},   {35, "TQ2_0"},  {39, "MXFP4"}};
   for (auto [id, name] : kNames)
     if (id == t) return name;
   return nullptr;
