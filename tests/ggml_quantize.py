@@ -209,3 +209,27 @@ def requantize_gguf(src, dst, plan):
     with open(dst, "wb") as f:
         f.write(bytes(head) + b"".join(blobs))
     return values
+
+
+def write_gguf(path, tensors, metadata=b"", n_kv=0, align=32):
+    """A GGUF v3 file of [(name, kind, float32 matrix)], each quantized to kind (or F32)."""
+    head = bytearray(struct.pack("<4sIQQ", b"GGUF", 3, len(tensors), n_kv) + metadata)
+    blobs, off = [], 0
+    for name, kind, w in tensors:
+        raw = quantize(w, kind)[0] if kind != "F32" else np.ascontiguousarray(w, "<f4").tobytes()
+        rows, cols = w.shape
+        nb = name.encode()
+        head += struct.pack("<Q", len(nb)) + nb + struct.pack("<I2QIQ", 2, cols, rows, TYPES[kind], off)
+        blobs.append(raw + b"\0" * (-len(raw) % align))
+        off += len(blobs[-1])
+    head += b"\0" * (-len(head) % align)
+    with open(path, "wb") as f:
+        f.write(bytes(head) + b"".join(blobs))
+
+
+if __name__ == "__main__":
+    # A fuzz seed (scripts/fuzz.sh): one small tensor of every block type tformer reads.
+    import sys
+
+    rng = np.random.default_rng(1)
+    write_gguf(sys.argv[1], [(k.lower(), k, rng.standard_normal((1, BLOCK[k])).astype(f32)) for k in BLOCK])
