@@ -1,7 +1,8 @@
 """GGUF files quantized the way people download them (Q4_K_M: Q4_K with Q6_K for attn_v,
-ffn_down and output; then Q4_0 + Q5_K; then Q4_1 + Q5_0 + Q5_1 + Q8_0), judged by llama.cpp.
-A random Llama (GQA, untied) is exported by tformer at F32; tests/ggml_quantize.py (numpy, no
-tformer code) quantizes its matrices into ggml's blocks and rewrites the file. llama.cpp
+ffn_down and output; then Q4_0 + Q5_K; then Q4_1 + Q5_0 + Q5_1 + Q8_0; and a GPT-2 at Q4_K +
+Q6_K), judged by llama.cpp. A random Llama (GQA, untied) and a random GPT-2 (tied) are exported
+by tformer at F32; tests/ggml_quantize.py (numpy, no tformer code) quantizes their matrices
+into ggml's blocks and rewrites the files. llama.cpp
 (node-llama-cpp, tests/node/llamacpp_judge.mjs) and tformer run the SAME file from token ids.
 References, float64 PyTorch on the quantizer's own dequantized values:
   - exact: what tformer computes (it dequantizes the blocks to fp32 and multiplies in fp32);
@@ -15,18 +16,22 @@ references themselves choose differently; log-probs within 1e-3 of their referen
 (both read the same blocks: a packing slip in the writer or a decoding slip in tformer shows as
 a disagreement, since llama.cpp's decoder is the judge of the writer)."""
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from check import check, finish
 from ggml_quantize import requantize_gguf
+from torch_gpt import Gpt2, save_model_dir
 from torch_llama import Llama, save_llama_dir
 
 TF = os.path.abspath(os.environ.get("TFORMER", "build/tformer"))
@@ -51,12 +56,15 @@ GGUF_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "lm_head.weight"
 PARTS = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
          "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
          "mlp.down_proj": "ffn_down"}
+GPT2_CFG = dict(vocab_size=256, n_positions=128, n_embd=256, n_layer=2, n_head=4, seed=3)
 # name part -> type; "" is the default for every other matrix
 PLANS = {
     "q4_k_m": {"": "Q4_K", "attn_v": "Q6_K", "ffn_down": "Q6_K", "output": "Q6_K"},
     "q4_0+q5_k": {"": "Q4_0", "ffn_gate": "Q5_K", "ffn_down": "Q5_K", "attn_v": "Q5_K", "output": "Q5_K"},
     "q4_1+q5_0+q5_1": {"": "Q4_1", "attn_q": "Q5_0", "ffn_up": "Q5_0", "ffn_down": "Q5_1", "output": "Q8_0"},
 }
+# GPT-2 (tied: llama.cpp's output matmul is token_embd, Q6_K as llama.cpp's Q4_K_M makes it)
+GPT2_PLAN = {"": "Q4_K", "ffn_down": "Q6_K", "token_embd": "Q6_K", "position_embd": "F32"}
 
 
 def gguf_name(hf):
@@ -148,6 +156,63 @@ def reference(plan, values, emulate):
     return m
 
 
+def gpt2_gguf_name(hf):
+    names = {"wte.weight": "token_embd.weight", "wpe.weight": "position_embd.weight"}
+    parts = {"attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
+    if hf in names:
+        return names[hf]
+    if not hf.startswith("h.") or not hf.endswith(".weight"):
+        return None
+    layer, rest = hf[len("h."):].split(".", 1)
+    part = rest[:-len(".weight")]
+    return f"blk.{layer}.{parts[part]}.weight" if part in parts else None
+
+
+def ggml_gelu(x):
+    """ggml's CPU GELU (GGML_GELU_FP16, as tests/llamacpp_judge.py models it): the tanh form
+    through a table of F16 inputs and outputs, 0 below -10, x above 10."""
+    y = F.gelu(x.to(torch.float16).double(), approximate="tanh").to(torch.float16).double()
+    return torch.where(x <= -10, torch.zeros_like(x), torch.where(x >= 10, x, y))
+
+
+def gpt2_reference(plan, values, emulate):
+    """The float64 GPT-2 (tests/torch_gpt.py's forward, written out with a hook on each matmul)
+    on the dequantized values; Conv1D weights are the GGUF matrices transposed. emulate: round
+    matmul inputs as llama.cpp does, and GELU through its F16 table."""
+    P = {n: w.detach().double() for n, w in GPT2_MODEL.named()}
+    kinds = {}
+    for n in P:
+        g = gpt2_gguf_name(n)
+        if g in values:
+            w = torch.from_numpy(values[g].astype(np.float64))
+            P[n] = w if n in ("wte.weight", "wpe.weight") else w.t().contiguous()
+            kinds[n] = type_of(plan, g)
+            assert g + ":mins" not in values  # no Q4_1 / Q5_1 in the GPT-2 plan
+    cfg = GPT2_CFG
+    C, NH = cfg["n_embd"], cfg["n_head"]
+
+    def mm(x, name, w):
+        return act_round(x, kinds[name])[0] @ w if emulate and name in kinds else x @ w
+
+    def forward_logits(idx):
+        B, T = idx.shape
+        ln = lambda x, n: F.layer_norm(x, (C,), P[n + ".weight"], P[n + ".bias"], 1e-5)  # noqa: E731
+        lin = lambda x, n: mm(x, n + ".weight", P[n + ".weight"]) + P[n + ".bias"]  # noqa: E731
+        gelu = ggml_gelu if emulate else (lambda v: F.gelu(v, approximate="tanh"))
+        x = P["wte.weight"][idx] + P["wpe.weight"][:T]
+        mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+        for l in range(cfg["n_layer"]):
+            h = f"h.{l}."
+            q, k, v = lin(ln(x, h + "ln_1"), h + "attn.c_attn").split(C, dim=2)
+            q, k, v = (z.view(B, T, NH, C // NH).transpose(1, 2) for z in (q, k, v))
+            att = ((q @ k.transpose(-2, -1)) / math.sqrt(C // NH)).masked_fill(~mask, float("-inf")).softmax(-1)
+            x = x + lin((att @ v).transpose(1, 2).reshape(B, T, C), h + "attn.c_proj")
+            x = x + lin(gelu(lin(ln(x, h + "ln_2"), h + "mlp.c_fc")), h + "mlp.c_proj")
+        return mm(ln(x, "ln_f"), "wte.weight", P["wte.weight"].t())  # tied head: token_embd's type
+
+    return types.SimpleNamespace(forward_logits=forward_logits)
+
+
 def tformer(*args):
     return subprocess.run([TF, *args], capture_output=True, text=True)
 
@@ -160,7 +225,7 @@ def judge(gguf):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def compare(name, plan, gguf, values):
+def compare(name, plan, gguf, values, ref=reference):
     ours = []
     for p in PROMPTS:
         r = tformer("generate", "--model", gguf, "--tokens", ",".join(map(str, p)), "--max-new", str(NEW),
@@ -173,7 +238,7 @@ def compare(name, plan, gguf, values):
     except RuntimeError as e:
         check(False, f"{name}: llama.cpp runs the quantized .gguf ({e})")
         return
-    exact, emul = reference(plan, values, False), reference(plan, values, True)
+    exact, emul = ref(plan, values, False), ref(plan, values, True)
     compared, skipped, worst_lp, worst_ref, off_argmax, worst_plain, exact_prompts = 0, 0, 0.0, 0.0, 0, 0.0, 0
     for p, o, t in zip(PROMPTS, ours, theirs):
         prompt_worst = 0.0
@@ -248,6 +313,21 @@ with tempfile.TemporaryDirectory() as tmp:
             gguf = os.path.join(tmp, name + ".gguf")
             values = requantize_gguf(base, gguf, {g: type_of(plan, g) for g in names if g})
             compare(name, plan, gguf, values)
+        # GPT-2: every matrix x3 (N(0, 0.02) gives near-uniform attention and logits; x3 makes
+        # them matter without sharpening attention into chaos).
+        GPT2_MODEL = Gpt2(GPT2_CFG)
+        with torch.no_grad():
+            for n, w in GPT2_MODEL.named():
+                if w.dim() == 2:
+                    w.mul_(3)
+        d2, base2 = os.path.join(tmp, "gpt2"), os.path.join(tmp, "gpt2-f32.gguf")
+        save_model_dir(GPT2_MODEL, d2, byte_tokenizer=True)
+        r = tformer("export", "--model", d2, "--out", base2, "--dtype", "f32")
+        if check(r.returncode == 0, f"gpt2: export --dtype f32 ({r.stderr.strip()})"):
+            gguf = os.path.join(tmp, "gpt2-q4_k_m.gguf")
+            plan = {g: type_of(GPT2_PLAN, g) for g in map(gpt2_gguf_name, GPT2_MODEL.names) if g}
+            values = requantize_gguf(base2, gguf, {g: k for g, k in plan.items() if k != "F32"})
+            compare("gpt2-q4_k_m", GPT2_PLAN, gguf, values, gpt2_reference)
         # A type tformer does not read is one line naming it.
         bad = os.path.join(tmp, "bad.gguf")
         raw = bytearray(open(os.path.join(tmp, "q4_k_m.gguf"), "rb").read())
