@@ -1,5 +1,7 @@
 // libFuzzer target: the GGUF reader either accepts an image and can read every tensor it lists,
-// or throws tf::Error. Anything else (a crash, a sanitizer report) is a bug.
+// or throws tf::Error. Anything else (a crash, a sanitizer report) is a bug. read_f32 takes every
+// type the reader accepts through its decoder, the block types (Q4_0 ... Q6_K) included; the
+// corpus starts from a file with one tensor of each (scripts/fuzz.sh, tests/ggml_quantize.py).
 #include <cstddef>
 #include <cstdint>
 
