@@ -30,8 +30,10 @@ namespace tf {
 void add_gguf_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, const Config& c, const std::string& dir);
 
 // The tokenizer a GGUF file carries: the tokenizer.json it was exported from, tformer's
-// byte-level one, or GPT-2 BPE from tokenizer.ggml.tokens + merges; null when it has none
-// tformer can build (a llama.cpp-converted "llama" or non-GPT-2 "gpt2" vocabulary).
-std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c);
+// byte-level one, GPT-2 BPE from tokenizer.ggml.tokens + merges (pre "gpt-2"), or the
+// vocabulary llama.cpp's converter wrote, read as llama.cpp reads it (model/gguf_vocab.h);
+// null when it has none tformer can build, with *why (when given) saying which
+// tokenizer.ggml.model / .pre value was not understood.
+std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c, std::string* why = nullptr);
 
 }  // namespace tf
