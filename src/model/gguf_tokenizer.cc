@@ -48,6 +48,10 @@ std::string pre_tokenizer_name(const nlohmann::json& j, const std::string& path)
     steps.assign(pre["pretokenizers"].begin(), pre["pretokenizers"].end());
   else if (pre.is_object())
     steps.push_back(pre);
+  // SmolLM2's: numbers one digit at a time, then GPT-2's split with no prefix space.
+  if (steps.size() == 2 && steps[0].value("type", "") == "Digits" && flag(steps[0], "individual_digits") &&
+      steps[1].value("type", "") == "ByteLevel" && flag(steps[1], "use_regex") && !flag(steps[1], "add_prefix_space"))
+    return "smollm";
   std::string regex, name;
   int splits = 0;
   for (const auto& s : steps) {
@@ -67,7 +71,8 @@ std::string pre_tokenizer_name(const nlohmann::json& j, const std::string& path)
       if (regex == r) name = n;
   if (splits != 1 || name.empty())
     throw Error(path + ": pre_tokenizer " + pre.dump().substr(0, 200) +
-                " has no llama.cpp equivalent (exported: Llama-3's and Qwen2's Split regexes, GPT-2's ByteLevel)");
+                " has no llama.cpp equivalent (exported: Llama-3's and Qwen2's Split regexes, GPT-2's ByteLevel, " +
+                "SmolLM2's Digits + ByteLevel)");
   return name;
 }
 

@@ -3,7 +3,8 @@
 //   byte-level (tformer's, 256 tokens)      -> tokenizer.ggml.model "gpt2", pre "gpt-2"
 //   GPT-2 vocab.json + merges.txt           -> "gpt2", pre "gpt-2"
 //   tokenizer.json, byte-level BPE          -> "gpt2", pre chosen by its Split regex:
-//                                              Llama-3's "llama-bpe", Qwen2/3's "qwen2"
+//                                              Llama-3's "llama-bpe", Qwen2/3's "qwen2";
+//                                              Digits + ByteLevel: SmolLM2's "smollm"
 //   tokenizer.json, sentencepiece-style BPE -> "llama" (Llama-2, TinyLlama: "▁", byte_fallback),
 //                                              merges as scores: a token's score is minus the
 //                                              rank of the first merge making it, which is the

@@ -92,7 +92,7 @@ class Keys {
     const GgufValue* v = find(key, GgufType::kBool);
     return v ? v->b : dflt;
   }
-  // An id key; dflt when absent, -1 when outside the vocabulary (llama.cpp then keeps dflt).
+  // An id key; dflt when absent or outside the vocabulary (as llama.cpp), -1 if dflt is too.
   int id(const std::string& key, int dflt, size_t n) const {
     const GgufValue* v = g_.find_value(key);
     if (v && (v->type == GgufType::kU32 || v->type == GgufType::kI32)) {
@@ -175,6 +175,12 @@ class GgufBpeTokenizer final : public Tokenizer {
   bool clean_;
 };
 
+// llama.cpp's default id for a special token the keys do not name, where that token has the
+// type (an ordinary "," is no BOS), else -1.
+int default_id(int id, const std::vector<int32_t>& types, int32_t type) {
+  return id >= 0 && size_t(id) < types.size() && types[size_t(id)] == type ? id : -1;
+}
+
 std::unique_ptr<Tokenizer> bpe_tokenizer(const Gguf& g, const Keys& keys, const PreType& pre,
                                          const std::vector<std::string>& tokens, const std::vector<int32_t>& types) {
   using nlohmann::json;
@@ -202,8 +208,10 @@ std::unique_ptr<Tokenizer> bpe_tokenizer(const Gguf& g, const Keys& keys, const 
       {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
       {"decoder", {{"type", "ByteLevel"}}},
   };
-  // llama.cpp's defaults for a "gpt2" vocabulary: BOS = EOS = 11 unless the keys say otherwise.
-  const int bos = keys.id("tokenizer.ggml.bos_token_id", 11, n), eos = keys.id("tokenizer.ggml.eos_token_id", 11, n);
+  // llama.cpp's defaults for a "gpt2" vocabulary, BOS = EOS = 11 where the keys say nothing,
+  // count only where token 11 is a CONTROL one (node-llama-cpp reports no BOS otherwise).
+  const int dflt = default_id(11, types, kTokenControl);
+  const int bos = keys.id("tokenizer.ggml.bos_token_id", dflt, n), eos = keys.id("tokenizer.ggml.eos_token_id", dflt, n);
   json config = json::object();
   if (bos >= 0) config["bos_token"] = tokens[size_t(bos)];
   if (eos >= 0) config["eos_token"] = tokens[size_t(eos)];
@@ -248,9 +256,9 @@ std::unique_ptr<Tokenizer> gguf_vocab_tokenizer(const Gguf& g, std::string* why)
   v.scores.assign(n, 0.0f);
   if (const GgufValue* s = keys.array("tokenizer.ggml.scores", GgufType::kF32, n))
     for (size_t id = 0; id < n; ++id) v.scores[id] = float(s->array[id].f);
-  v.bos = keys.id("tokenizer.ggml.bos_token_id", 1, n);
-  v.eos = keys.id("tokenizer.ggml.eos_token_id", 2, n);
-  v.unk = keys.id("tokenizer.ggml.unknown_token_id", 0, n);
+  v.bos = keys.id("tokenizer.ggml.bos_token_id", default_id(1, types, kTokenControl), n);
+  v.eos = keys.id("tokenizer.ggml.eos_token_id", default_id(2, types, kTokenControl), n);
+  v.unk = keys.id("tokenizer.ggml.unknown_token_id", default_id(0, types, kTokenUnknown), n);
   v.add_space_prefix = keys.flag("tokenizer.ggml.add_space_prefix", true);
   v.add_bos = keys.flag("tokenizer.ggml.add_bos_token", true);
   v.add_eos = keys.flag("tokenizer.ggml.add_eos_token", false);
