@@ -52,13 +52,19 @@ const PreType* find_pre(const std::string& name) {
 // Tokens llama.cpp makes CONTROL by their text whatever their type (end of turn / generation,
 // fill-in-the-middle markers; impl::load's "control-looking token" overrides).
 const std::unordered_set<std::string>& control_by_text() {
+  // clang-format off
   static const std::unordered_set<std::string> k = {
-      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
-      "[EOT]", "[EOS]", "<\uff5cend\u2581of\u2581sentence\uff5c>", "<end_of_utterance>", "<|eom_id|>", "<|return|>",
-      "<|call|>", "</s>", "<eos>", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "\u2581<PRE>",
-      "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<SUF>", "\u2581<SUF>", "<|fim_middle|>", "<fim-middle>",
-      "<fim_middle>", "<MID>", "\u2581<MID>", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>",
-      "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+      // end of turn / message / generation
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+      "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<\uff5cend\u2581of\u2581sentence\uff5c>",
+      "<end_of_utterance>", "<|eom_id|>", "<|return|>", "<|call|>", "</s>", "<eos>",
+      // fill-in-the-middle
+      "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "\u2581<PRE>",
+      "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<SUF>", "\u2581<SUF>",
+      "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<MID>", "\u2581<MID>",
+      "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+      "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+  // clang-format on
   return k;
 }
 
@@ -133,10 +139,8 @@ void clean_spaces(std::string& t) {
     const char x = t[i];
     if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
       const char x1 = t[i + 1];
-      if (x1 == 's' || x1 == 'm')
-        --k;
-      else if (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e')))
-        --k;
+      const bool two = i + 2 < n && (x1 == 'r' || x1 == 'v') && t[i + 2] == 'e';  // " 're", " 've"
+      if (x1 == 's' || x1 == 'm' || two) --k;
     }
     t[k++] = x;
   }
@@ -201,8 +205,7 @@ std::unique_ptr<Tokenizer> bpe_tokenizer(const Gguf& g, const Keys& keys, const 
     steps.push_back({{"type", "Split"}, {"pattern", {{"Regex", r}}}, {"behavior", "Isolated"}, {"invert", false}});
   steps.push_back({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", pre.gpt2_split}});
   const json j = {
-      {"model",
-       {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", pre.ignore_merges}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", pre.ignore_merges}}},
       {"added_tokens", added},
       {"normalizer", nullptr},
       {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
@@ -211,7 +214,8 @@ std::unique_ptr<Tokenizer> bpe_tokenizer(const Gguf& g, const Keys& keys, const 
   // llama.cpp's defaults for a "gpt2" vocabulary, BOS = EOS = 11 where the keys say nothing,
   // count only where token 11 is a CONTROL one (node-llama-cpp reports no BOS otherwise).
   const int dflt = default_id(11, types, kTokenControl);
-  const int bos = keys.id("tokenizer.ggml.bos_token_id", dflt, n), eos = keys.id("tokenizer.ggml.eos_token_id", dflt, n);
+  const int bos = keys.id("tokenizer.ggml.bos_token_id", dflt, n),
+            eos = keys.id("tokenizer.ggml.eos_token_id", dflt, n);
   json config = json::object();
   if (bos >= 0) config["bos_token"] = tokens[size_t(bos)];
   if (eos >= 0) config["eos_token"] = tokens[size_t(eos)];

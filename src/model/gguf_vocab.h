@@ -10,11 +10,12 @@
 // CONTROL, USER_DEFINED and UNKNOWN tokens are cut out of the text first; tokens spelled like
 // end-of-turn or fill-in-the-middle markers are CONTROL whatever their type says ("</s>" in
 // Qwen's vocabulary), and BOS/EOS/add_bos_token/add_eos_token/add_space_prefix default as
-// llama.cpp's do (a default BOS/EOS id only where that token is CONTROL). Where llama.cpp and the model's own tokenizer.json disagree (Qwen's NFC
-// normalizer, which llama.cpp skips; "</s>" above; llama.cpp's space clean-up when decoding
-// with Llama-3's and GPT-2's pre types) this follows llama.cpp: the file is its format.
-// Not reproduced: llama.cpp cuts special tokens longest-first over the whole text, tformer at
-// each position the longest (they differ only where two special tokens overlap in the text).
+// llama.cpp's do (a default BOS/EOS id only where that token is CONTROL). Where llama.cpp and
+// the model's own tokenizer.json disagree (Qwen's NFC normalizer, which llama.cpp skips;
+// "</s>" above; llama.cpp's space clean-up when decoding with Llama-3's and GPT-2's pre types)
+// this follows llama.cpp: the file is its format. Not reproduced: llama.cpp cuts special tokens
+// longest-first over the whole text, tformer at each position the longest (they differ only
+// where two special tokens overlap in the text).
 #pragma once
 #include <memory>
 #include <string>

@@ -89,7 +89,8 @@ class SpmTokenizer final : public Tokenizer {
   int bos_id() const override { return v_.bos; }
   int eos_id() const override { return v_.eos; }
   bool is_special(int id) const override {
-    return id >= 0 && id < vocab_size() && (v_.types[size_t(id)] == kTokenControl || v_.types[size_t(id)] == kTokenUnknown);
+    return id >= 0 && id < vocab_size() &&
+           (v_.types[size_t(id)] == kTokenControl || v_.types[size_t(id)] == kTokenUnknown);
   }
   std::vector<int> prefix_ids() const override { return prefix_; }
   std::vector<int> suffix_ids() const override { return suffix_; }
