@@ -23,7 +23,9 @@ below is this file's own, from ggml's docs/gguf.md), and `tformer tokenize` on t
 llama.cpp's ids for every text and decode to llama.cpp's text, with no known differences: from
 the tokenizer.ggml.* keys alone tformer reads the vocabulary as llama.cpp does. A SmolLM2-structured
 tokenizer (Digits + ByteLevel over Llama-3's vocabulary, as tests/hf_tokenizer_parity.py builds
-it) is exported as llama.cpp's pre "smollm" and checked both ways too."""
+it) is exported as llama.cpp's pre "smollm" and checked both ways too; the Llama-3 file is also
+relabelled pre "default" (llama.cpp's own four regexes), and one with an unknown pre must be
+one error line naming it, --tokens still running."""
 import json
 import os
 import shutil
@@ -69,10 +71,11 @@ EXTRA = ["Hi , there . What ? No ! It 's ok , isn 't it ' quoted ' we 're , they
          "a  , b\n, c ' d 'll e 't"]
 
 
-def strip_tokenizer_json(src, dst):
+def strip_tokenizer_json(src, dst, strings=None):
     """Copies the GGUF file src to dst without the tformer.tokenizer* keys: header, metadata
-    entries kept byte for byte, tensor infos, padding to the alignment, the data section as it
-    was (tensor offsets are relative to it)."""
+    entries kept byte for byte (string values named in strings replaced), tensor infos, padding
+    to the alignment, the data section as it was (tensor offsets are relative to it)."""
+    strings = strings or {}
     with open(src, "rb") as f:
         b = f.read()
     magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", b, 0)
@@ -105,7 +108,10 @@ def strip_tokenizer_json(src, dst):
         pos = skip_value(t, pos + 4)
         if key == "general.alignment":
             (alignment,) = struct.unpack_from("<I", b, pos - 4)
-        if not key.startswith("tformer.tokenizer"):
+        if key in strings and t == 8:
+            k, v = key.encode(), strings[key].encode()
+            kept.append(struct.pack("<Q", len(k)) + k + struct.pack("<IQ", 8, len(v)) + v)
+        elif not key.startswith("tformer.tokenizer"):
             kept.append(b[start:pos])
     infos = pos
     for _ in range(n_tensors):
@@ -142,6 +148,29 @@ def tformer_each(model, texts):
 def info_of(model):
     out = run([TF, "tokenize", "--model", model, "--info"])
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
+
+
+def check_bare(name, bare):
+    """tformer on a GGUF file with no tokenizer.json gives llama.cpp's ids, text and specials."""
+    texts = TEXTS + EXTRA
+    mine = tformer_each(bare, texts)
+    ref = json.loads(run(["node", os.path.join(HERE, "node", "llamacpp_tokenize.mjs"), bare],
+                         input=json.dumps({"texts": texts, "ids": [o["ids"] for o in mine]})))
+    info = info_of(bare)
+    want_kind = "spm" if name == "llama2" else "hf-bpe"
+    check(info["kind"] == want_kind, f"{name} GGUF-only: tformer reads the vocabulary as {want_kind} ({info['kind']})")
+    bos = int(info["bos_id"])
+    prefix = run([TF, "tokenize", "--model", bare, "--text", "x"]).strip().split(",")[:-1]
+    check(ref["bos"] == bos or (bos < 0 and not ref["addBos"]),
+          f"{name} GGUF-only: llama.cpp's BOS {ref['bos']} is tformer's {bos}")
+    check(ref["eos"] == int(info["eos_id"]), f"{name} GGUF-only: llama.cpp's EOS {ref['eos']} is tformer's {info['eos_id']}")
+    check(ref["addBos"] == bool(prefix), f"{name} GGUF-only: llama.cpp prepends BOS ({ref['addBos']}) as tformer does")
+    for i, (text, o, got, detok) in enumerate(zip(texts, mine, ref["tokens"], ref["texts"])):
+        what = f"{name} GGUF-only text {i} {text[:24]!r}"
+        if not check(got == o["ids"], f"{what}: llama.cpp's ids are tformer's"):
+            print(f"  tformer   {o['ids'][:40]}\n  llama.cpp {got[:40]}")
+        if not check(detok == o["decoded"], f"{what}: llama.cpp detokenizes tformer's ids to tformer's text"):
+            print(f"  tformer   {o['decoded'][:60]!r}\n  llama.cpp {detok[:60]!r}")
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -211,26 +240,12 @@ with tempfile.TemporaryDirectory() as d:
         strip_tokenizer_json(gguf, bare)
         with open(bare, "rb") as f:
             check(b"tformer.tokenizer" not in f.read(), f"{name}: the rewritten file has no tformer.tokenizer* keys")
-        texts = TEXTS + EXTRA
-        mine = tformer_each(bare, texts)
-        ref = json.loads(run(["node", os.path.join(HERE, "node", "llamacpp_tokenize.mjs"), bare],
-                             input=json.dumps({"texts": texts, "ids": [o["ids"] for o in mine]})))
-        info = info_of(bare)
-        want_kind = "spm" if name == "llama2" else "hf-bpe"
-        check(info["kind"] == want_kind, f"{name} GGUF-only: tformer reads the vocabulary as {want_kind} ({info['kind']})")
-        bos = int(info["bos_id"])
-        prefix = run([TF, "tokenize", "--model", bare, "--text", "x"]).strip().split(",")[:-1]
-        check(ref["bos"] == bos or (bos < 0 and not ref["addBos"]),
-              f"{name} GGUF-only: llama.cpp's BOS {ref['bos']} is tformer's {bos}")
-        check(ref["eos"] == int(info["eos_id"]), f"{name} GGUF-only: llama.cpp's EOS {ref['eos']} is tformer's {info['eos_id']}")
-        check(ref["addBos"] == bool(prefix), f"{name} GGUF-only: llama.cpp prepends BOS ({ref['addBos']}) as tformer does")
-        for i, (text, o, got, detok) in enumerate(zip(texts, mine, ref["tokens"], ref["texts"])):
-            what = f"{name} GGUF-only text {i} {text[:24]!r}"
-            if not check(got == o["ids"], f"{what}: llama.cpp's ids are tformer's"):
-                print(f"  tformer   {o['ids'][:40]}\n  llama.cpp {got[:40]}")
-            if not check(detok == o["decoded"], f"{what}: llama.cpp detokenizes tformer's ids to tformer's text"):
-                print(f"  tformer   {o['decoded'][:60]!r}\n  llama.cpp {detok[:60]!r}")
-
+        variants = [(name, bare)]
+        if name == "llama3":  # pre "default": llama.cpp's own four regexes, whatever the vocabulary
+            strip_tokenizer_json(gguf, os.path.join(d, "default-bare.gguf"), {"tokenizer.ggml.pre": "default"})
+            variants.append(("llama3 as pre default", os.path.join(d, "default-bare.gguf")))
+        for label, path in variants:
+            check_bare(label, path)
     # A vocabulary tformer does not read: the error names the tokenizer.ggml.pre value.
     if os.path.exists(os.path.join(d, "llama3-bare.gguf")):
         odd = os.path.join(d, "odd.gguf")

@@ -277,15 +277,15 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c, std::s
     tok = make_hf_tokenizer(*json, g.label() + ": tformer.tokenizer.json", config ? *config : std::string(),
                             g.label() + ": tformer.tokenizer_config.json");
   } else {
-    // llama.cpp's "gpt2" vocabulary with GPT-2's own pre-tokenizer (or none named) is GPT-2
-    // BPE; the other vocabularies llama.cpp's converter writes are read as llama.cpp reads them.
+    // llama.cpp's "gpt2" vocabulary with GPT-2's own pre-tokenizer is GPT-2 BPE (what tformer
+    // exports); the others llama.cpp's converter writes are read as llama.cpp reads them.
     const std::string* model = string_of("tokenizer.ggml.model");
     const std::string* pre = string_of("tokenizer.ggml.pre");
     if (!model) {
       if (why) *why = "it has no tokenizer.ggml.model";
       return nullptr;
     }
-    if (*model == "gpt2" && (!pre || *pre == "gpt-2" || *pre == "default")) {
+    if (*model == "gpt2" && pre && *pre == "gpt-2") {
       auto strings = [&](const std::string& key) {
         std::vector<std::string> out;
         const GgufValue* v = g.find_value(key);

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/spm.h"
 
@@ -21,6 +22,10 @@ constexpr const char* kQwen2Regex =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kQwen35Regex =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// llama.cpp's regexes for pre "default" (or none): punctuation runs, GPT-2's split, digit
+// runs, then ASCII digits by threes.
+constexpr const char* kDefaultPunct = R"([\p{P}\$\+<=>\^~\|]+)";
 
 struct PreType {
   std::vector<const char*> names;  // tokenizer.ggml.pre values
@@ -40,6 +45,7 @@ const PreType kPreTypes[] = {
     {{"smollm", "command-r"}, {R"(\p{N})"}, true, false, false, false},
     {{"starcoder", "refact", "codeshell", "exaone", "minerva-7b"}, {R"(\p{N})"}, true, false, false, true},
     {{"mpt", "olmo", "phi-2"}, {}, true, false, false, true},
+    {{"default", ""}, {kDefaultPunct, kGpt2Pattern, R"(\p{N}+)", "[0-9][0-9][0-9]"}, false, false, false, true},
 };
 
 const PreType* find_pre(const std::string& name) {

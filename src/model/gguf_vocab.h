@@ -3,9 +3,10 @@
 // llama.cpp's llama-vocab.cpp reads them:
 //   "gpt2" + pre llama-bpe/llama3/llama-v3/dbrx/smaug-bpe (Llama-3), qwen2/stablelm2/megrez/
 //          deepseek-r1-qwen (Qwen2/3), qwen35, smollm/starcoder/refact/command-r/codeshell/
-//          exaone/minerva-7b (single digits, then GPT-2's split), mpt/olmo/jais/phi-2/... (GPT-2's
-//          split with the added tokens): byte-level BPE over tokens + merges behind that pre
-//          type's split regexes, as a tokenizer.json that tformer's HF pieces run;
+//          exaone/minerva-7b (single digits, then GPT-2's split), mpt/olmo/phi-2 (GPT-2's
+//          split with the added tokens), default or none (llama.cpp's four default regexes):
+//          byte-level BPE over tokens + merges behind that pre type's split regexes, as a
+//          tokenizer.json that tformer's HF pieces run ("gpt-2" itself: GPT-2 BPE, tokenizer.h);
 //   "llama": SentencePiece, scores deciding the merge order (tokenizer/spm.h).
 // CONTROL, USER_DEFINED and UNKNOWN tokens are cut out of the text first; tokens spelled like
 // end-of-turn or fill-in-the-middle markers are CONTROL whatever their type says ("</s>" in
