@@ -1,6 +1,8 @@
 #include "tokenizer/spm.h"
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <queue>
 
 #include "core/error.h"
@@ -44,9 +46,10 @@ class SpmTokenizer final : public Tokenizer {
           bytes_[id] += space ? std::string(" ") : t.substr(i, 1);
           i += space ? kSpace.size() : 1;
         }
-      } else if (type == kTokenByte && t.size() == 6 && t.starts_with("<0x") && t.ends_with(">")) {
-        bytes_[id] = std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
-      }  // UNUSED and anything else decode to nothing, as in llama.cpp
+      } else if (type == kTokenByte && t.size() == 6 && t.starts_with("<0x") && t.ends_with(">") &&
+                 std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
+        bytes_[id] = std::string(1, char(std::strtol(t.substr(3, 2).c_str(), nullptr, 16)));
+      }  // UNUSED, malformed BYTE and anything else decode to nothing
     }
     for (int b = 0; b < 256; ++b) {
       char name[8];
