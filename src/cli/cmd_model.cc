@@ -101,6 +101,8 @@ std::vector<int> prompt_tokens(const LoadedModel& m, const std::string& prompt, 
   if (!tokens.empty()) {
     ids = parse_token_list(tokens);
   } else {
+    if (!m.tokenizer && !m.no_tokenizer.empty())
+      throw Error(m.dir + ": no tokenizer tformer can build (" + m.no_tokenizer + "); use --tokens");
     if (!m.tokenizer)
       throw Error(m.dir +
                   ": this model directory has no tokenizer (no vocab.json + merges.txt, no "

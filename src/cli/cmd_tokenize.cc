@@ -112,7 +112,10 @@ void add_tokenize(CLI::App& app) {
       // A tokenizer.json needs no config.json: tokenizing a Llama or Qwen directory works even
       // where its model is not one tformer runs.
       if (o->model.ends_with(".gguf")) {
-        tok = load_model_dir(o->model).tokenizer;  // the one tokenizer.ggml.* describes
+        LoadedModel m = load_model_dir(o->model);  // the tokenizer tokenizer.ggml.* describes
+        if (!m.tokenizer && !m.no_tokenizer.empty())
+          throw Error(o->model + ": no tokenizer tformer can build (" + m.no_tokenizer + ")");
+        tok = std::move(m.tokenizer);
       } else if (has_hf_tokenizer(o->model)) {
         tok = load_hf_tokenizer(o->model);
       } else {

@@ -146,7 +146,7 @@ void rows512(float* out, const float* x, const BlockQ8_0* w, const float* bias, 
   constexpr int RB = MB <= 1 ? 1 : MB <= 4 ? 4 : 2;
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block512<MB, RB>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + 1 < nblk);
+  for (int b = 0; b < nblk; ++b) block512<MB, RB>(out, x, w, bias, C, OC, b * RB, MB > 1 && b + 1 < nblk);
   for (int o = nblk * RB; o < OC; ++o) block512<MB, 1>(out, x, w, bias, C, OC, o, false);
 }
 
@@ -155,7 +155,7 @@ void rows256(float* out, const float* x, const BlockQ8_0* w, const float* bias, 
   constexpr int RB = MB <= 1 ? 1 : MB <= 2 ? 3 : MB <= 4 ? 2 : 1;
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block256<MB, RB>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + 1 < nblk);
+  for (int b = 0; b < nblk; ++b) block256<MB, RB>(out, x, w, bias, C, OC, b * RB, MB > 1 && b + 1 < nblk);
   for (int o = nblk * RB; o < OC; ++o) block256<MB, 1>(out, x, w, bias, C, OC, o, false);
 }
 

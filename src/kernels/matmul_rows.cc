@@ -230,7 +230,7 @@ void rows(float* out, const float* x, const W* w, const float* bias, int C, int 
   constexpr int RB = rows_per_task<kWide, W>(MB);
   const int nblk = OC / RB;
 #pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; ++b) block<kWide, MB, RB, W>(out, x, w, bias, C, OC, b * RB, RB > 1 && b + kAhead < nblk);
+  for (int b = 0; b < nblk; ++b) block<kWide, MB, RB, W>(out, x, w, bias, C, OC, b * RB, MB > 1 && b + kAhead < nblk);
   for (int o = nblk * RB; o < OC; ++o) block<kWide, MB, 1, W>(out, x, w, bias, C, OC, o, false);
 }
 

@@ -313,7 +313,7 @@ LoadedModel load_gguf_model(const std::string& path) {
                     ", the tformer.rope.llama3.* keys give " + std::to_string(want[i]));
   }
   if (!q8.empty()) m.model->use_q8_0_weights(q8);  // sets those params to d·q
-  m.tokenizer = gguf_tokenizer(g, c);
+  m.tokenizer = gguf_tokenizer(g, c, &m.no_tokenizer);
   return m;
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/gguf_vocab.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/hf_tokenizer.h"
 
@@ -47,6 +48,10 @@ std::string pre_tokenizer_name(const nlohmann::json& j, const std::string& path)
     steps.assign(pre["pretokenizers"].begin(), pre["pretokenizers"].end());
   else if (pre.is_object())
     steps.push_back(pre);
+  // SmolLM2's: numbers one digit at a time, then GPT-2's split with no prefix space.
+  if (steps.size() == 2 && steps[0].value("type", "") == "Digits" && flag(steps[0], "individual_digits") &&
+      steps[1].value("type", "") == "ByteLevel" && flag(steps[1], "use_regex") && !flag(steps[1], "add_prefix_space"))
+    return "smollm";
   std::string regex, name;
   int splits = 0;
   for (const auto& s : steps) {
@@ -66,7 +71,8 @@ std::string pre_tokenizer_name(const nlohmann::json& j, const std::string& path)
       if (regex == r) name = n;
   if (splits != 1 || name.empty())
     throw Error(path + ": pre_tokenizer " + pre.dump().substr(0, 200) +
-                " has no llama.cpp equivalent (exported: Llama-3's and Qwen2's Split regexes, GPT-2's ByteLevel)");
+                " has no llama.cpp equivalent (exported: Llama-3's and Qwen2's Split regexes, GPT-2's ByteLevel, " +
+                "SmolLM2's Digits + ByteLevel)");
   return name;
 }
 
@@ -257,7 +263,7 @@ void add_gguf_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, cons
     add_gpt2_tokenizer(kv, c, dir);
 }
 
-std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c) {
+std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c, std::string* why) {
   if (c.tokenizer == "byte") return make_byte_tokenizer();
   auto string_of = [&](const std::string& key) -> const std::string* {
     const GgufValue* v = g.find_value(key);
@@ -271,24 +277,38 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c) {
     tok = make_hf_tokenizer(*json, g.label() + ": tformer.tokenizer.json", config ? *config : std::string(),
                             g.label() + ": tformer.tokenizer_config.json");
   } else {
-    // llama.cpp's "gpt2" vocabulary with GPT-2's own pre-tokenizer is GPT-2 BPE; any other
-    // pre-tokenizer ("llama-bpe", "qwen2", ...) or model ("llama") tformer cannot build from
-    // the metadata alone, and guessing would tokenize differently without a word.
+    // llama.cpp's "gpt2" vocabulary with GPT-2's own pre-tokenizer is GPT-2 BPE (what tformer
+    // exports); the others llama.cpp's converter writes are read as llama.cpp reads them.
     const std::string* model = string_of("tokenizer.ggml.model");
     const std::string* pre = string_of("tokenizer.ggml.pre");
-    if (!model || *model != "gpt2" || (pre && *pre != "gpt-2" && *pre != "default")) return nullptr;
-    auto strings = [&](const std::string& key) {
-      std::vector<std::string> out;
-      const GgufValue* v = g.find_value(key);
-      if (!v) return out;
-      if (v->type != GgufType::kArray || v->elem != GgufType::kString)
-        throw Error(g.label() + ": metadata " + key + " must be an array of strings");
-      for (const auto& e : v->array) out.push_back(e.s);
-      return out;
-    };
-    const std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
-    if (tokens.empty()) return nullptr;
-    tok = make_bpe_tokenizer(tokens, strings("tokenizer.ggml.merges"), g.label());
+    if (!model) {
+      if (why) *why = "it has no tokenizer.ggml.model";
+      return nullptr;
+    }
+    if (*model == "gpt2" && pre && *pre == "gpt-2") {
+      auto strings = [&](const std::string& key) {
+        std::vector<std::string> out;
+        const GgufValue* v = g.find_value(key);
+        if (!v) return out;
+        if (v->type != GgufType::kArray || v->elem != GgufType::kString)
+          throw Error(g.label() + ": metadata " + key + " must be an array of strings");
+        for (const auto& e : v->array) out.push_back(e.s);
+        return out;
+      };
+      const std::vector<std::string> tokens = strings("tokenizer.ggml.tokens");
+      if (tokens.empty()) {
+        if (why) *why = "tokenizer.ggml.tokens is missing or empty";
+        return nullptr;
+      }
+      tok = make_bpe_tokenizer(tokens, strings("tokenizer.ggml.merges"), g.label());
+    } else {
+      std::string reason;
+      tok = gguf_vocab_tokenizer(g, &reason);
+      if (!tok) {
+        if (why) *why = reason;
+        return nullptr;
+      }
+    }
   }
   if (tok->vocab_size() > c.vocab_size)
     throw Error(g.label() + ": the tokenizer has " + std::to_string(tok->vocab_size()) +

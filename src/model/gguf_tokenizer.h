@@ -3,7 +3,8 @@
 //   byte-level (tformer's, 256 tokens)      -> tokenizer.ggml.model "gpt2", pre "gpt-2"
 //   GPT-2 vocab.json + merges.txt           -> "gpt2", pre "gpt-2"
 //   tokenizer.json, byte-level BPE          -> "gpt2", pre chosen by its Split regex:
-//                                              Llama-3's "llama-bpe", Qwen2/3's "qwen2"
+//                                              Llama-3's "llama-bpe", Qwen2/3's "qwen2";
+//                                              Digits + ByteLevel: SmolLM2's "smollm"
 //   tokenizer.json, sentencepiece-style BPE -> "llama" (Llama-2, TinyLlama: "▁", byte_fallback),
 //                                              merges as scores: a token's score is minus the
 //                                              rank of the first merge making it, which is the
@@ -30,8 +31,10 @@ namespace tf {
 void add_gguf_tokenizer(std::vector<std::pair<std::string, GgufValue>>& kv, const Config& c, const std::string& dir);
 
 // The tokenizer a GGUF file carries: the tokenizer.json it was exported from, tformer's
-// byte-level one, or GPT-2 BPE from tokenizer.ggml.tokens + merges; null when it has none
-// tformer can build (a llama.cpp-converted "llama" or non-GPT-2 "gpt2" vocabulary).
-std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c);
+// byte-level one, GPT-2 BPE from tokenizer.ggml.tokens + merges (pre "gpt-2"), or the
+// vocabulary llama.cpp's converter wrote, read as llama.cpp reads it (model/gguf_vocab.h);
+// null when it has none tformer can build, with *why (when given) saying which
+// tokenizer.ggml.model / .pre value was not understood.
+std::unique_ptr<Tokenizer> gguf_tokenizer(const Gguf& g, const Config& c, std::string* why = nullptr);
 
 }  // namespace tf

@@ -17,6 +17,7 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the directory carries none
   std::string dir;
+  std::string no_tokenizer;  // why tokenizer is null, where a GGUF file's keys say ("" otherwise)
 };
 
 Config load_config(const std::string& path);

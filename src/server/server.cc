@@ -133,7 +133,9 @@ void run_server(const ServerOptions& so) {
   Served served;
   if (!so.model_dir.empty()) {
     LoadedModel lm = load_model_dir(so.model_dir);
-    if (!lm.tokenizer) throw Error(so.model_dir + ": serve --model needs a model directory with a tokenizer");
+    if (!lm.tokenizer)
+      throw Error(so.model_dir + ": serve --model needs a model directory with a tokenizer" +
+                  (lm.no_tokenizer.empty() ? std::string() : " (" + lm.no_tokenizer + ")"));
     served.model = std::move(lm.model);
     served.tok = std::move(lm.tokenizer);
     served.name = so.model_dir;

@@ -15,6 +15,8 @@ const char* tokenizer_kind_name(TokenizerKind k) {
       return "gpt2-bpe";
     case TokenizerKind::kHfBpe:
       return "hf-bpe";
+    case TokenizerKind::kSpm:
+      return "spm";
     case TokenizerKind::kWords:
       return "words";
   }

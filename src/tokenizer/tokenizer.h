@@ -14,9 +14,10 @@ enum class TokenizerKind {
   kByte,     // ids 0-255 are the bytes
   kGpt2Bpe,  // GPT-2's vocab.json + merges.txt
   kHfBpe,    // Hugging Face tokenizer.json
+  kSpm,      // llama.cpp's SentencePiece vocabulary (a GGUF file's "llama" model; spm.h)
   kWords,    // the explainer's toy: one token per word
 };
-const char* tokenizer_kind_name(TokenizerKind k);  // "byte", "gpt2-bpe", "hf-bpe", "words"
+const char* tokenizer_kind_name(TokenizerKind k);  // "byte", "gpt2-bpe", "hf-bpe", "spm", "words"
 
 class Tokenizer {
  public:
