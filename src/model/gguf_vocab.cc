@@ -227,7 +227,16 @@ std::unique_ptr<Tokenizer> bpe_tokenizer(const Gguf& g, const Keys& keys, const 
   if (eos >= 0) config["eos_token"] = tokens[size_t(eos)];
   config["add_bos_token"] = keys.flag("tokenizer.ggml.add_bos_token", pre.add_bos) && bos >= 0;
   config["add_eos_token"] = keys.flag("tokenizer.ggml.add_eos_token", false) && eos >= 0;
-  auto inner = make_hf_tokenizer(j.dump(), g.label() + ": tokenizer.ggml.*", config.dump(), g.label());
+  std::string json_text, config_text;
+  try {  // nlohmann refuses to write a string that is not UTF-8 (found by fuzz_gguf_vocab)
+    json_text = j.dump();
+    config_text = config.dump();
+  } catch (const json::exception&) {
+    throw Error(g.label() +
+                ": tokenizer.ggml.tokens or .merges holds a string that is not UTF-8 (a byte-level "
+                "vocabulary spells its bytes as characters)");
+  }
+  auto inner = make_hf_tokenizer(json_text, g.label() + ": tokenizer.ggml.*", config_text, g.label());
   return std::make_unique<GgufBpeTokenizer>(std::move(inner), types, pre.clean_spaces);
 }
 
