@@ -52,8 +52,12 @@ void matmul_rows_bf16(float* out, const float* inp, const uint16_t* w, const flo
 // The instruction sets of the row kernels (fp32, bf16, Q8_0), widest last, chosen at run time
 // (never by M: a row's result must not depend on its batch). cpu_rows_isa() is the widest this
 // CPU runs; the _isa forms run a given one (capped at the CPU's), for tests and benchmarks.
+// The environment variable TFORMER_MAX_ISA=avx2|scalar caps the choice (as ONEDNN_MAX_CPU_ISA
+// caps oneDNN's), so that a machine with AVX-512 runs what an AVX2-only CPU would; any other
+// value is an Error at first use.
 enum class RowIsa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 RowIsa cpu_rows_isa();
+RowIsa max_isa_from_env();
 const char* row_isa_name(RowIsa isa);
 void matmul_rows_isa(RowIsa isa, float* out, const float* inp, const float* w, const float* bias, int M, int C, int OC);
 void matmul_rows_bf16_isa(RowIsa isa, float* out, const float* inp, const uint16_t* w, const float* bias, int M, int C,

@@ -19,6 +19,7 @@
 // The instruction set is chosen at run time (cpu_q8_0_isa): AVX-512 (16 lanes), AVX2+FMA (8
 // lanes) or portable scalar code; the functions carry target attributes, so one binary built
 // on any x86-64 runs all three where the CPU has them.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -188,7 +189,7 @@ Q8Isa cpu_q8_0_isa() {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Q8Isa::kAvx2;
     return Q8Isa::kScalar;
   }();
-  return isa;
+  return std::min(isa, max_isa_from_env());
 #else
   return Q8Isa::kScalar;
 #endif

@@ -22,9 +22,13 @@
 // any x86-64 runs each where the CPU has it. The choice never depends on M, and every output
 // sums over c in one order whatever M and RB are (one accumulator per (row of x, row of w)), so
 // a sequence's logits do not depend on what it is batched with.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -39,6 +43,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/row_dispatch.h"
 
@@ -281,6 +286,17 @@ void rows_isa(RowIsa isa, float* out, const float* inp, const W* w, const float*
 
 }  // namespace
 
+RowIsa max_isa_from_env() {
+  static const RowIsa cap = [] {
+    const char* v = std::getenv("TFORMER_MAX_ISA");
+    if (!v || !*v) return RowIsa::kAvx512;
+    for (RowIsa isa : {RowIsa::kAvx512, RowIsa::kAvx2, RowIsa::kScalar})
+      if (std::strcmp(v, row_isa_name(isa)) == 0) return isa;
+    throw Error(std::string("TFORMER_MAX_ISA=") + v + ": expected avx512, avx2 or scalar");
+  }();
+  return cap;
+}
+
 RowIsa cpu_rows_isa() {
 #if defined(__x86_64__)
   static const RowIsa isa = [] {
@@ -288,7 +304,7 @@ RowIsa cpu_rows_isa() {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RowIsa::kAvx2;
     return RowIsa::kScalar;
   }();
-  return isa;
+  return std::min(isa, max_isa_from_env());
 #else
   return RowIsa::kScalar;
 #endif
