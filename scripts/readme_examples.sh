@@ -11,8 +11,9 @@
 # durations <time>, rates <rate>, unix times <unix-time>; the server's port reads 8080.
 # Everything else must match (floats to rounding: scripts/readme_blocks.py): one thread (OMP_NUM_THREADS=1; training is
 # bit-identical at a given thread count, and one thread is not slowed by a busy machine's other
-# jobs the way OpenMP's barriers are) and oneDNN held to AVX2 (ONEDNN_MAX_CPU_ISA), so that
-# losses and sampled text are the same on any AVX2 or AVX-512 machine.
+# jobs the way OpenMP's barriers are) and oneDNN and tformer's decode kernels held to AVX2
+# (ONEDNN_MAX_CPU_ISA, TFORMER_MAX_ISA), so that losses and sampled text are the same on any
+# AVX2 or AVX-512 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,7 +27,7 @@ bin=$(realpath "${TFORMER:-build/tformer}")
 [ -x "$bin" ] || { echo "$0: $bin: no tformer binary (build it first)" >&2; exit 1; }
 [ -s data/kjv.txt ] || { echo "$0: data/kjv.txt: missing (scripts/setup.sh writes it)" >&2; exit 1; }
 
-export OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2
+export OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 TFORMER_MAX_ISA=avx2
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
