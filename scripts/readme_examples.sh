@@ -145,6 +145,9 @@ example export
 run 'build/tformer export --model out/kjv-tiny --out kjv-tiny.gguf --dtype f16'
 run 'build/tformer eval --model kjv-tiny.gguf --prompt "And God said" --json'
 
+example info
+run 'build/tformer info --model kjv-tiny.gguf'
+
 example generate
 run 'build/tformer generate --model out/kjv-tiny --prompt "And God said" --max-new 80'
 blank

@@ -125,7 +125,7 @@ with tempfile.TemporaryDirectory() as tmp:
            "train --preset gpt2 without a tokenizer")
 
     # CLI11's messages in plain words.
-    expect([], 2, "give a command: init, eval, export, train", "no command")
+    expect([], 2, "give a command: init, eval, export, info, train", "no command")
     expect(["tokenizer"], 2, "give a command: train", "tokenizer without its command")
     expect(["train", "--steps", "1", "--steps", "2"], 2, "--steps was given 2 values; it takes one", "a flag twice")
     expect(["train", "--steps", "abc"], 2, "'abc' is not a whole number", "a non-number")

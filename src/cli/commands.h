@@ -17,6 +17,7 @@ namespace tf::cli {
 void add_init(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_export(CLI::App& app);
+void add_info(CLI::App& app);
 void add_train(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_tokenize(CLI::App& app);

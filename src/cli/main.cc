@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tf::cli::add_init(app);
   tf::cli::add_eval(app);
   tf::cli::add_export(app);
+  tf::cli::add_info(app);
   tf::cli::add_train(app);
   tf::cli::add_generate(app);
   tf::cli::add_tokenize(app);
