@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from check import check, finish
+from llamacpp_run import llamacpp_greedy, tformer_greedy
 import torch_gpt
 from torch_gpt import Gpt2, save_model_dir
 from torch_llama import Llama, save_llama_dir
@@ -103,24 +104,15 @@ def tformer(*args):
     return subprocess.run([TF, *args], capture_output=True, text=True)
 
 
-def judge(gguf, prompts):
-    r = subprocess.run(["node", os.path.join(NODE, "llamacpp_judge.mjs"), gguf, str(NEW),
-                        *[",".join(map(str, p)) for p in prompts]], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"llamacpp_judge.mjs failed: {r.stderr.strip()[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
 
 def compare(name, model, gguf):
-    ours = []
-    for p in PROMPTS:
-        r = tformer("generate", "--model", gguf, "--tokens", ",".join(map(str, p)), "--max-new", str(NEW),
-                    "--strategy", "greedy", "--eos", "-1", "--json", "--threads", "2")
-        if not check(r.returncode == 0, f"{name}: tformer generate on the .gguf ({r.stderr.strip()})"):
-            return
-        ours.append(json.loads(r.stdout)["sequences"][0])
     try:
-        theirs = judge(gguf, PROMPTS)
+        ours = tformer_greedy(TF, gguf, PROMPTS, NEW)
+    except RuntimeError as e:
+        check(False, f"{name}: tformer generate on the .gguf ({e})")
+        return
+    try:
+        theirs = llamacpp_greedy(gguf, PROMPTS, NEW)
     except RuntimeError as e:
         check(False, f"{name}: llama.cpp runs the .gguf ({e})")
         return
